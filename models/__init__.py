@@ -1,0 +1,1 @@
+"""Shipped ONNX weights, installed as the ``vstream.models`` package (see pyproject.toml)."""

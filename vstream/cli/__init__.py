@@ -1,0 +1,29 @@
+"""The ``vstream`` command line. The only package that imports click."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vstream")
+def main() -> None:
+    """Remove reflections, shadows, water stains and smudges from video.
+
+    \b
+    Start with:  vstream clean INPUT.mp4          (writes INPUT.clean.mp4)
+    More:        vstream clean --help
+    """
+
+
+def _register() -> None:
+    from .evaluate import eval_command
+    from .train import export_command, synth_command, train_command
+
+    for command in (train_command, export_command, synth_command, eval_command):
+        main.add_command(command)
+
+
+_register()

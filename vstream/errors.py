@@ -1,0 +1,35 @@
+"""Domain errors. None of them depends on click; only the CLI turns them into exit codes."""
+
+from __future__ import annotations
+
+
+class VStreamError(Exception):
+    """Base class: a failure the user can act on, with a one-line message."""
+
+
+class InputOpenError(VStreamError):
+    """The input does not exist, cannot be opened, or holds no decodable video."""
+
+
+class DecodeError(VStreamError):
+    """The input opened but its video stream could not be decoded."""
+
+
+class OutputError(VStreamError):
+    """The output cannot be written where it was asked for."""
+
+
+class ModelError(VStreamError):
+    """The model file is missing, unreadable, or not a vstream model."""
+
+
+class ModelMismatchError(ModelError):
+    """The model's inputs or outputs disagree with the vstream model contract."""
+
+
+class ConfigError(VStreamError):
+    """A preset or config file holds an unknown key or a bad value."""
+
+
+class ProviderError(VStreamError):
+    """The requested ONNX Runtime execution provider is not available."""

@@ -1,0 +1,32 @@
+"""Full-resolution reconstruction: subtract the expanded interference residual from the frame."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import pyramid
+
+
+def apply_residual(
+    rgb: np.ndarray, residual: np.ndarray, shapes: list[tuple[int, int]], strength: float = 1.0
+) -> np.ndarray:
+    """Clean a full-size frame with a residual computed on its smallest pyramid level.
+
+    Args:
+        rgb: ``(H, W, 3)`` uint8 frame, ``H, W == shapes[0]``.
+        residual: ``(h, w, 3)`` float32 in [-1, 1] at ``shapes[-1]``, what the model removes.
+        shapes: the pyramid's level shapes (:func:`vstream.pyramid.level_shapes`).
+        strength: 0 keeps the frame, 1 removes the full residual.
+
+    Returns:
+        ``(H, W, 3)`` uint8. Equal to the Laplacian reconstruction with base ``base - residual``.
+    """
+    full = pyramid.expand(residual * np.float32(255.0 * strength), shapes)
+    return np.clip(rgb - full, 0, 255, out=full).round().astype(np.uint8)
+
+
+def clean_image(model, rgb: np.ndarray, max_side: int, strength: float = 1.0) -> np.ndarray:
+    """Clean one still ``(H, W, 3)`` uint8 RGB image with ``model`` (:class:`~vstream.infer.InterferenceModel`)."""
+    shapes = pyramid.level_shapes(*rgb.shape[:2], pyramid.levels_for(*rgb.shape[:2], max_side))
+    small = pyramid.downsample(rgb, len(shapes) - 1)
+    return apply_residual(rgb, model.residual(small), shapes, strength)
