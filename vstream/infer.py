@@ -34,41 +34,45 @@ class InterferenceModel:
     """One ONNX Runtime session of a dual-decoder vstream model.
 
     Args:
-        path: the ``.onnx`` file.
+        model: the ``.onnx`` file, or its bytes (how Ray actors receive it).
         threads: ORT intra-op threads. Set explicitly: ORT otherwise takes every core per session.
         providers: ORT execution providers, most preferred first.
     """
 
     def __init__(
-        self, path: str | Path, threads: int = 1, providers: list[str] | None = None
+        self, model: str | Path | bytes, threads: int = 1, providers: list[str] | None = None
     ) -> None:
         import onnxruntime as ort
 
-        path = Path(path)
-        if not path.is_file():
-            raise ModelError(f"model file not found: {path}")
+        if isinstance(model, bytes):
+            source, name = model, "<model bytes>"
+        else:
+            path = Path(model)
+            if not path.is_file():
+                raise ModelError(f"model file not found: {path}")
+            source, name = str(path), str(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(
-                str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+                source, sess_options=options, providers=providers or ["CPUExecutionProvider"]
             )
         except Exception as exc:  # ORT raises its own untyped Fail/InvalidGraph errors
-            raise ModelError(f"cannot load model {path}: {str(exc).splitlines()[0]}") from None
-        self._check_contract(path)
+            raise ModelError(f"cannot load model {name}: {_first_line(exc)}") from None
+        self._check_contract(name)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.kind = meta.get(mc.META_KIND, "unknown")
         self.size_multiple = int(meta.get(mc.META_SIZE_MULTIPLE, mc.SIZE_MULTIPLE))
-        log.info("model %s (%s) on %s", path.name, self.kind, self.session.get_providers())
+        log.info("model %s (%s) on %s", name, self.kind, self.session.get_providers())
 
-    def _check_contract(self, path: Path) -> None:
+    def _check_contract(self, name: str) -> None:
         inputs = self.session.get_inputs()
         outputs = {o.name for o in self.session.get_outputs()}
         if [i.name for i in inputs] != [mc.INPUT_NAME] or not set(mc.OUTPUT_NAMES) <= outputs:
             raise ModelMismatchError(
-                f"{path} is not a vstream model: expected input {mc.INPUT_NAME!r} and outputs "
+                f"{name} is not a vstream model: expected input {mc.INPUT_NAME!r} and outputs "
                 f"{list(mc.OUTPUT_NAMES)}, got inputs {[i.name for i in inputs]} "
                 f"and outputs {sorted(outputs)}"
             )
@@ -94,3 +98,8 @@ class InterferenceModel:
         Returns ``(H, W, 3)`` float32 in [-1, 1]; subtracting it (scaled to 0..255) cleans the image.
         """
         return rgb.astype(np.float32) * (1.0 / 255.0) - self.background(rgb)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

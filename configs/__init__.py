@@ -1,0 +1,1 @@
+"""Shipped YAML presets, installed as the ``vstream.configs`` package (see pyproject.toml)."""

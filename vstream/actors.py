@@ -1,0 +1,202 @@
+"""Inference workers: Ray actors that each hold one ONNX Runtime session, or one in-process session.
+
+Both runners take the smallest pyramid level of a frame and hand back its interference residual,
+in submission order. Actors keep no per-frame state, so any actor can take any frame and a dead
+one can be replaced; temporal smoothing happens in the driver after results are back in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import VStreamError
+from .infer import InterferenceModel
+
+log = logging.getLogger(__name__)
+
+
+class Runner(Protocol):
+    """Runs the model on small frames; results come back in the order they were submitted."""
+
+    workers: int
+
+    def submit(self, small: np.ndarray) -> None: ...
+
+    def next_result(self) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+class LocalRunner:
+    """One in-process ORT session on a background thread (no Ray): still images and ``--workers 0``.
+
+    ORT releases the GIL, so decode and encode keep running on the other threads meanwhile.
+    """
+
+    workers = 1
+
+    def __init__(self, model_path: Path, threads: int, providers: list[str]) -> None:
+        self.model = InterferenceModel(model_path, threads=threads, providers=providers)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vstream-infer")
+        self._pending: deque[Future] = deque()
+
+    def submit(self, small: np.ndarray) -> None:
+        self._pending.append(self._pool.submit(self.model.residual, small))
+
+    def next_result(self) -> np.ndarray:
+        return self._pending.popleft().result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _InFlight:
+    actor: int
+    ref: object  # ray.ObjectRef
+    small: np.ndarray
+    retried: bool = False
+
+
+class RayRunner:
+    """A pool of ``CleanerActor`` Ray actors, round-robin, results in submission order.
+
+    Args:
+        model_path: the ONNX file; its bytes go to the object store once, so actors on other
+            nodes need no copy of it.
+        workers: number of actors.
+        threads: ORT intra-op threads per actor.
+        providers: ORT providers for each actor's session.
+        address: an existing cluster (``auto`` or ``ray://…``); None starts a private local Ray
+            that listens on loopback only, with the dashboard off.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        workers: int,
+        threads: int,
+        providers: list[str],
+        address: str | None = None,
+    ) -> None:
+        ray = _ray(address, workers)
+        self._ray = ray
+        self._started_ray = address is None
+        self.workers = workers
+        self._model_ref = ray.put(Path(model_path).read_bytes())
+        self._actor_options = {
+            "num_cpus": threads if address else 0,  # a private Ray already sized itself for us
+            "num_gpus": 1 if "CUDAExecutionProvider" in providers else 0,
+        }
+        self._threads, self._providers = threads, providers
+        self._actors = [self._spawn() for _ in range(workers)]
+        self._pending: deque[_InFlight] = deque()
+        self._next_actor = 0
+        # Fail now, not at frame 1000, if the model does not load in an actor.
+        try:
+            ray.get([a.ready.remote() for a in self._actors])
+        except ray.exceptions.RayTaskError as exc:
+            self.close()
+            raise exc.as_instanceof_cause() from None
+
+    def _spawn(self):
+        return _actor_class(self._ray).options(**self._actor_options).remote(
+            self._model_ref, self._threads, self._providers
+        )
+
+    def submit(self, small: np.ndarray) -> None:
+        actor = self._next_actor
+        self._next_actor = (actor + 1) % self.workers
+        ref = self._actors[actor].residual.remote(small)
+        self._pending.append(_InFlight(actor, ref, small))
+
+    def next_result(self) -> np.ndarray:
+        job = self._pending.popleft()
+        while True:
+            try:
+                return self._ray.get(job.ref)
+            except self._ray.exceptions.RayActorError as exc:
+                if job.retried:
+                    raise VStreamError(f"inference worker died twice on one frame: {exc}") from None
+                log.warning("inference actor %d died; starting a replacement", job.actor)
+                self._replace(job.actor)
+                job.ref = self._actors[job.actor].residual.remote(job.small)
+                job.retried = True
+
+    def _replace(self, index: int) -> None:
+        try:
+            self._ray.get(self._actors[index].ready.remote(), timeout=5)
+        except (self._ray.exceptions.RayActorError, self._ray.exceptions.GetTimeoutError):
+            self._actors[index] = self._spawn()
+
+    def close(self) -> None:
+        for actor in self._actors:
+            self._ray.kill(actor)
+        self._actors = []
+        if self._started_ray:
+            self._ray.shutdown()
+
+
+def make_runner(
+    model_path: Path,
+    workers: int,
+    threads: int,
+    providers: list[str],
+    address: str | None = None,
+) -> Runner:
+    """``workers == 0`` runs in-process; otherwise a pool of Ray actors."""
+    if workers == 0:
+        return LocalRunner(model_path, threads, providers)
+    return RayRunner(model_path, workers, threads, providers, address)
+
+
+def _ray(address: str | None, workers: int):
+    """Import Ray and connect: to ``address``, or to a private local instance on loopback."""
+    if address is None:
+        # Ray binds its gRPC servers to the node IP; this makes that IP 127.0.0.1 (must be set
+        # before ray is imported). See ray._private.services.get_node_ip_address.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    if address is None:
+        kwargs["num_cpus"] = max(os.cpu_count() or 1, workers)
+    else:
+        kwargs["address"] = address
+    ray.init(**kwargs)
+    return ray
+
+
+_ACTOR_CLASS = None
+
+
+def _actor_class(ray):
+    """The Ray actor class, defined once Ray is imported (vstream imports Ray only when used)."""
+    global _ACTOR_CLASS
+    if _ACTOR_CLASS is None:
+
+        class CleanerActor:
+            """Holds one ORT session; :meth:`residual` takes and returns NumPy arrays only."""
+
+            def __init__(self, model_bytes: bytes, threads: int, providers: list[str]) -> None:
+                self.model = InterferenceModel(model_bytes, threads=threads, providers=providers)
+
+            def ready(self) -> bool:
+                return True
+
+            def residual(self, small: np.ndarray) -> np.ndarray:
+                return self.model.residual(small)
+
+        _ACTOR_CLASS = ray.remote(max_restarts=0)(CleanerActor)
+    return _ACTOR_CLASS

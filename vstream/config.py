@@ -1,0 +1,131 @@
+"""Clean presets: YAML files in ``configs/`` loaded into frozen dataclasses; CLI flags override them.
+
+A preset is named (``default``, ``dashcam``: the shipped files) or given as a path. Every preset
+is layered on ``default.yaml``, so it only states what it changes. Unknown keys are errors that
+list the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .encode import EncodeSettings
+from .errors import ConfigError
+from .model_contract import KINDS
+from .temporal import SmoothingConfig
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    """Everything ``vstream clean`` needs besides the input and output paths.
+
+    ``model``: a path, or None for the shipped model of ``kind``. ``max_side``: the longest side
+    of the smallest pyramid level, which is all the network sees. ``workers``: Ray actors
+    (0 = in-process, no Ray; None = one per core). ``max_in_flight``: frames submitted and not yet
+    encoded (None = 2 per worker).
+    """
+
+    kind: str = "reflection"
+    model: str | None = None
+    max_side: int = 320
+    strength: float = 1.0
+    device: str = "cpu"
+    workers: int | None = None
+    threads_per_worker: int = 1
+    max_in_flight: int | None = None
+    temporal: SmoothingConfig = field(default_factory=SmoothingConfig)
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise ConfigError(f"strength must be in [0, 1], got {self.strength}")
+        if self.max_side < 32:
+            raise ConfigError(f"max_side must be at least 32, got {self.max_side}")
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"workers must be 0 or more, got {self.workers}")
+        if self.max_in_flight is not None and self.max_in_flight < 1:
+            raise ConfigError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
+
+    def model_path(self) -> Path:
+        """The ONNX file to load: ``model`` if set, else the shipped ``models/<kind>.onnx``."""
+        if self.model is not None:
+            return Path(self.model)
+        return Path(str(resources.files("vstream.models") / f"{self.kind}.onnx"))
+
+
+def preset_path(name: str) -> Path:
+    """``name`` as a file path if it is one, else the shipped ``configs/<name>.yaml``."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    shipped = Path(str(resources.files("vstream.configs") / f"{name}.yaml"))
+    if not shipped.is_file():
+        available = sorted(p.stem for p in shipped.parent.glob("*.yaml"))
+        raise ConfigError(f"no preset named {name!r}; available: {', '.join(available)}")
+    return shipped
+
+
+def load_config(preset: str = "default", overrides: dict[str, Any] | None = None) -> CleanConfig:
+    """Load ``default.yaml``, then ``preset`` over it, then ``overrides`` (dotted keys allowed)."""
+    values: dict[str, Any] = {}
+    for path in dict.fromkeys([preset_path("default"), preset_path(preset)]):
+        _merge(values, _read_yaml(path))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _merge(values, _unflatten(key, value))
+    try:
+        return _build(CleanConfig, values, "")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of keys to values")
+    return data
+
+
+def _unflatten(key: str, value: Any) -> dict[str, Any]:
+    head, _, rest = key.partition(".")
+    return {head: _unflatten(rest, value) if rest else value}
+
+
+def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values``, recursing into dataclass-typed fields."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]!r}; valid keys: {', '.join(prefix + k for k in fields)}"
+        )
+    kwargs = {}
+    for name, value in values.items():
+        default = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
+        if default is not None and dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {prefix}{name} must be a mapping")
+            value = _build(default, value, f"{prefix}{name}.")
+        kwargs[name] = value
+    return cls(**kwargs)

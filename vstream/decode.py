@@ -1,0 +1,146 @@
+"""Decode stage: PyAV container → :class:`~vstream.frame.Frame` objects and pass-through packets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from .errors import DecodeError, InputOpenError
+from .frame import Frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def is_image(path: str | Path) -> bool:
+    """True for a still image, which is cleaned as a one-frame input into an image output."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """A still image as ``(H, W, 3)`` uint8 RGB."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputOpenError(f"input not found: {path}")
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputOpenError(f"not a readable image: {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the encoder and the progress bar need to know about the input's video stream."""
+
+    width: int
+    height: int
+    time_base: Fraction
+    average_rate: Fraction | None
+    frames: int  # 0 when the container does not say
+    duration_s: float | None
+    codec: str
+
+
+class VideoReader:
+    """Open a media file and decode its first video stream.
+
+    Use as a context manager. :meth:`items` yields the video frames as :class:`Frame` objects and,
+    when ``passthrough`` is true, the audio and subtitle packets as ``av.Packet`` objects, both in
+    demux order, so the writer can copy them without opening the input twice.
+    """
+
+    def __init__(self, source: str | Path, options: dict[str, str] | None = None) -> None:
+        self.source = str(source)
+        if "://" not in self.source and not Path(self.source).is_file():
+            raise InputOpenError(f"input not found: {self.source}")
+        try:
+            self.container = av.open(self.source, options=options or {})
+        except av.FFmpegError as exc:
+            raise InputOpenError(f"cannot open {self.source}: {_reason(exc)}") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise InputOpenError(f"no video stream in {self.source}")
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.copy_streams = [
+            s for s in self.container.streams if s.type in ("audio", "subtitle")
+        ]
+        self.rotation = 0
+        self.decode_errors = 0
+
+    @property
+    def info(self) -> VideoInfo:
+        v = self.video
+        duration = None
+        if v.duration is not None and v.time_base:
+            duration = float(v.duration * v.time_base)
+        elif self.container.duration:
+            duration = self.container.duration / av.time_base
+        return VideoInfo(
+            width=v.codec_context.width,
+            height=v.codec_context.height,
+            time_base=v.time_base or Fraction(1, 90000),
+            average_rate=v.average_rate or v.guessed_rate,
+            frames=v.frames or 0,
+            duration_s=duration,
+            codec=v.codec_context.name,
+        )
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.container.close()
+
+    def items(self, passthrough: bool = True) -> Iterator[Frame | av.Packet]:
+        """Decoded frames (and pass-through packets) in demux order.
+
+        A packet that fails to decode is skipped and counted, as ffmpeg does; an input where no
+        frame decodes raises :class:`DecodeError`.
+        """
+        streams = [self.video, *(self.copy_streams if passthrough else [])]
+        index = 0
+        try:
+            for packet in self.container.demux(streams):
+                if packet.stream is not self.video:
+                    if packet.size:
+                        yield packet
+                    continue
+                for frame in self._decode(packet):
+                    if index == 0:
+                        self.rotation = int(frame.rotation or 0)
+                    yield _to_frame(frame, index)
+                    index += 1
+        except av.FFmpegError as exc:  # a truncated or corrupt container: keep what decoded
+            self.decode_errors += 1
+            log.warning("stopped reading %s: %s", self.source, _reason(exc))
+        if index == 0:
+            raise DecodeError(f"no decodable video frames in {self.source}")
+
+    def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+        try:
+            return packet.decode()
+        except av.InvalidDataError as exc:
+            self.decode_errors += 1
+            log.warning("skipped a corrupt packet in %s: %s", self.source, _reason(exc))
+            return []
+
+
+def _to_frame(frame: av.VideoFrame, index: int) -> Frame:
+    return Frame(index=index, pts=frame.pts, time_base=frame.time_base, rgb=frame.to_ndarray(format="rgb24"))
+
+
+def _reason(exc: av.FFmpegError) -> str:
+    """FFmpeg's own words for an error, without the path PyAV appends."""
+    return exc.strerror or str(exc)

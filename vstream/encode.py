@@ -1,0 +1,124 @@
+"""Encode stage: cleaned RGB frames → PyAV video stream; audio and subtitles copied untouched."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .decode import VideoInfo
+from .errors import ConfigError, OutputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Encoder options, named as in ffmpeg (``-c:v``, ``-crf``, ``-preset``, ``-pix_fmt``)."""
+
+    codec: str = "libx264"
+    crf: int | None = 18
+    preset: str | None = "veryfast"
+    pix_fmt: str = "yuv420p"
+
+    def __post_init__(self) -> None:
+        try:
+            codec = av.Codec(self.codec, "w")
+        except av.FFmpegError:
+            raise ConfigError(f"unknown video encoder {self.codec!r}") from None
+        if codec.type != "video":
+            raise ConfigError(f"{self.codec!r} is not a video encoder")
+        formats = {f.name for f in codec.video_formats or ()}
+        if formats and self.pix_fmt not in formats:
+            raise ConfigError(
+                f"encoder {self.codec} cannot take pix_fmt {self.pix_fmt!r}; "
+                f"it takes {', '.join(sorted(formats))}"
+            )
+
+    @property
+    def options(self) -> dict[str, str]:
+        options = {}
+        if self.crf is not None:
+            options["crf"] = str(self.crf)
+        if self.preset:
+            options["preset"] = self.preset
+        return options
+
+
+class VideoWriter:
+    """Open ``path`` for writing one video stream plus copies of the input's pass-through streams.
+
+    Frames keep the input's pts and time base; the display rotation is carried over. Use as a
+    context manager: leaving it drains the encoder and closes the file, also after an error.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        info: VideoInfo,
+        settings: EncodeSettings,
+        copy_streams: list[av.stream.Stream] = (),
+        width: int | None = None,
+        rotation: int = 0,
+        container_format: str | None = None,
+    ) -> None:
+        try:
+            self.container = av.open(str(path), "w", format=container_format)
+        except (av.FFmpegError, ValueError) as exc:
+            raise OutputError(f"cannot write {path}: {exc}") from None
+        rate = info.average_rate or Fraction(25)
+        self.video = self.container.add_stream(settings.codec, rate=rate, options=settings.options)
+        self.video.width = width or info.width
+        self.video.height = info.height
+        self.video.pix_fmt = settings.pix_fmt
+        self.video.time_base = info.time_base
+        self.video.codec_context.time_base = info.time_base
+        if rotation:
+            self.video.set_display_rotation(rotation)
+        self._fallback_step = int(round(1 / (rate * info.time_base))) or 1
+        self._copies = {}
+        supported = self.container.supported_codecs
+        for stream in copy_streams:
+            if stream.codec_context.name not in supported:
+                log.warning(
+                    "not copying %s stream %d (%s): %s cannot hold it",
+                    stream.type, stream.index, stream.codec_context.name, self.container.format.name,
+                )
+                continue
+            self._copies[stream.index] = self.container.add_stream_from_template(stream)
+        self.frames = 0
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def write(self, rgb: np.ndarray, pts: int | None) -> None:
+        """Encode one ``(H, W, 3)`` uint8 RGB frame at ``pts`` (the input's, in its time base)."""
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = pts if pts is not None else self.frames * self._fallback_step
+        frame.time_base = self.video.time_base
+        self.container.mux(self.video.encode(frame))
+        self.frames += 1
+
+    def copy(self, packet: av.Packet) -> None:
+        """Mux an audio/subtitle packet from the input unchanged (ignored if its stream was dropped)."""
+        stream = self._copies.get(packet.stream.index)
+        if stream is not None:
+            packet.stream = stream
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        """Drain the encoder and close the file (idempotent)."""
+        if self.container is None:
+            return
+        try:
+            self.container.mux(self.video.encode(None))
+        finally:
+            self.container.close()
+            self.container = None

@@ -1,0 +1,233 @@
+"""Wiring of the stages: decode → pyramid → infer → smooth → reconstruct → encode.
+
+The driver keeps frame order and a hard cap on frames in flight: decoding runs on one thread,
+encoding on another, and inference on the runner's workers, so all of them overlap while memory
+stays flat however long the video is.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import av
+import cv2
+import numpy as np
+
+from . import pyramid
+from .actors import Runner, make_runner
+from .config import CleanConfig
+from .decode import VideoReader, is_image, read_image
+from .encode import VideoWriter
+from .frame import Frame
+from .infer import providers_for
+from .outputs import atomic_output, check_writable, staging_path
+from .reconstruct import apply_residual
+from .temporal import ResidualSmoother
+from .threads import Consumer, Prefetcher
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    """What a clean run did. ``interrupted``: stopped early; ``output`` then holds the frames done."""
+
+    output: Path
+    frames: int
+    seconds: float
+    scene_cuts: int = 0
+    decode_errors: int = 0
+    interrupted: bool = False
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def default_output(source: str, compare: bool = False) -> Path:
+    """``clip.mp4`` → ``clip.clean.mp4`` (``clip.compare.mp4`` with ``compare``), beside the input.
+
+    Containers that cannot hold H.264 plus the input's audio get ``.mkv``.
+    """
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if not is_image(path) and suffix not in (".mp4", ".mov", ".m4v", ".mkv"):
+        suffix = ".mkv"
+    return path.with_name(f"{path.stem}.{'compare' if compare else 'clean'}{suffix}")
+
+
+def resolve_workers(config: CleanConfig) -> int:
+    """Ray actors to start: the config's count, or one per core."""
+    return (os.cpu_count() or 1) if config.workers is None else config.workers
+
+
+def open_runner(config: CleanConfig, workers: int, address: str | None = None) -> Runner:
+    """Start the inference workers for ``config`` (checks the model and device first)."""
+    providers = providers_for(config.device)
+    return make_runner(config.model_path(), workers, config.threads_per_worker, providers, address)
+
+
+def clean_still(source: str, output: Path, config: CleanConfig, compare: bool = False) -> CleanReport:
+    """Clean a still image into an image file (one frame, no Ray)."""
+    start = time.perf_counter()
+    rgb = read_image(source)
+    check_writable(output, source)
+    runner = open_runner(config, workers=0)
+    try:
+        shapes = _shapes(rgb, config.max_side)
+        small = pyramid.downsample(rgb, len(shapes) - 1)
+        runner.submit(small)
+        cleaned = apply_residual(rgb, runner.next_result(), shapes, config.strength)
+    finally:
+        runner.close()
+    result = np.hstack([rgb, cleaned]) if compare else cleaned
+    with atomic_output(output) as staging:
+        if not cv2.imwrite(str(staging), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"cannot encode an image as {output.suffix}")
+    return CleanReport(output, 1, time.perf_counter() - start)
+
+
+def clean_video(
+    source: str,
+    output: Path,
+    config: CleanConfig,
+    *,
+    compare: bool = False,
+    address: str | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_frame: ProgressFn | None = None,
+) -> CleanReport:
+    """Clean a video file (or any URL FFmpeg reads) into ``output``.
+
+    ``on_start(total_frames)`` is called once the input is open (0 if unknown); ``on_frame(n)``
+    after every ``n`` frames encoded. Ctrl-C (KeyboardInterrupt) stops reading, finishes the
+    frames in flight and finalises a playable ``<output>.partial<ext>``; nothing is ever left
+    under ``output`` unless the run completed.
+    """
+    start = time.perf_counter()
+    with VideoReader(source) as reader:
+        check_writable(output, source)
+        info = reader.info
+        if on_start:
+            on_start(info.frames)
+        workers = resolve_workers(config)
+        runner = open_runner(config, workers, address)
+        staging = staging_path(output)
+        smoother = ResidualSmoother(config.temporal)
+        job = _VideoJob(reader, runner, smoother, config, staging, compare, on_frame)
+        try:
+            job.run(max_in_flight=config.max_in_flight or 2 * max(1, workers))
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        finally:
+            runner.close()
+    final = output if not job.interrupted else output.with_name(f"{output.stem}.partial{output.suffix}")
+    if job.frames_written:
+        os.replace(staging, final)
+    else:
+        staging.unlink(missing_ok=True)
+    return CleanReport(
+        final, job.frames_written, time.perf_counter() - start, smoother.cuts,
+        reader.decode_errors, job.interrupted,
+    )
+
+
+class _VideoJob:
+    """One pass over a video: owns the reader thread, the in-flight queue and the writer thread."""
+
+    def __init__(self, reader, runner, smoother, config, staging, compare, on_frame) -> None:
+        self.reader: VideoReader = reader
+        self.runner: Runner = runner
+        self.smoother: ResidualSmoother = smoother
+        self.config: CleanConfig = config
+        self.staging: Path = staging
+        self.compare = compare
+        self.on_frame = on_frame
+        self.writer: VideoWriter | None = None
+        self.sink: Consumer | None = None
+        self.early_packets: list[av.Packet] = []
+        self.frames_written = 0
+        self.interrupted = False
+
+    def run(self, max_in_flight: int) -> None:
+        try:
+            self._run(max_in_flight)
+        finally:
+            self._close_writer()
+
+    def _run(self, max_in_flight: int) -> None:
+        in_flight: deque[tuple[Frame, np.ndarray, list[tuple[int, int]]]] = deque()
+        items = Prefetcher(self.reader.items(), depth=8, name="vstream-decode")
+        try:
+            for item in items:
+                if isinstance(item, av.Packet):
+                    self._emit(item)
+                    continue
+                shapes = _shapes(item.rgb, self.config.max_side)
+                small = pyramid.downsample(item.rgb, len(shapes) - 1)
+                self.runner.submit(small)
+                in_flight.append((item, small, shapes))
+                if len(in_flight) >= max_in_flight:
+                    self._finish(*in_flight.popleft())
+        except KeyboardInterrupt:
+            self.interrupted = True
+        finally:
+            items.stop()
+        try:
+            while in_flight:  # drain: every frame submitted is encoded, also after Ctrl-C
+                self._finish(*in_flight.popleft())
+        except KeyboardInterrupt:
+            self.interrupted = True
+
+    def _finish(self, frame: Frame, small: np.ndarray, shapes: list[tuple[int, int]]) -> None:
+        residual = self.smoother.smooth(small, self.runner.next_result())
+        cleaned = apply_residual(frame.rgb, residual, shapes, self.config.strength)
+        out = np.hstack([frame.rgb, cleaned]) if self.compare else cleaned
+        self._emit(Frame(frame.index, frame.pts, frame.time_base, out))
+
+    def _emit(self, item: Frame | av.Packet) -> None:
+        if self.sink is None:
+            if isinstance(item, av.Packet):  # the writer opens at the first frame (its rotation)
+                self.early_packets.append(item)
+                return
+            self._open_writer(item)
+        self.sink.put(item)
+
+    def _open_writer(self, first: Frame) -> None:
+        info = self.reader.info
+        self.writer = VideoWriter(
+            self.staging, info, self.config.encode, self.reader.copy_streams,
+            width=first.rgb.shape[1], rotation=self.reader.rotation,
+        )
+        self.sink = Consumer(self._write, depth=16, name="vstream-encode")
+        for packet in self.early_packets:
+            self.sink.put(packet)
+        self.early_packets.clear()
+
+    def _write(self, item: Frame | av.Packet) -> None:
+        if isinstance(item, av.Packet):
+            self.writer.copy(item)
+            return
+        self.writer.write(item.rgb, item.pts)
+        self.frames_written += 1
+        if self.on_frame:
+            self.on_frame(1)
+
+    def _close_writer(self) -> None:
+        if self.writer is None:
+            return
+        try:
+            self.sink.close()
+        finally:
+            self.writer.close()
+
+
+def _shapes(rgb: np.ndarray, max_side: int) -> list[tuple[int, int]]:
+    h, w = rgb.shape[:2]
+    return pyramid.level_shapes(h, w, pyramid.levels_for(h, w, max_side))
