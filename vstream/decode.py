@@ -12,7 +12,7 @@ import av
 import cv2
 import numpy as np
 
-from .errors import DecodeError, InputOpenError
+from .errors import DecodeError, InputOpenError, redact
 from .frame import Frame
 
 log = logging.getLogger(__name__)
@@ -59,15 +59,16 @@ class VideoReader:
 
     def __init__(self, source: str | Path, options: dict[str, str] | None = None) -> None:
         self.source = str(source)
+        self.name = redact(self.source)
         if "://" not in self.source and not Path(self.source).is_file():
-            raise InputOpenError(f"input not found: {self.source}")
+            raise InputOpenError(f"input not found: {self.name}")
         try:
             self.container = av.open(self.source, options=options or {})
         except av.FFmpegError as exc:
-            raise InputOpenError(f"cannot open {self.source}: {_reason(exc)}") from None
+            raise InputOpenError(f"cannot open {self.name}: {_reason(exc)}") from None
         if not self.container.streams.video:
             self.container.close()
-            raise InputOpenError(f"no video stream in {self.source}")
+            raise InputOpenError(f"no video stream in {self.name}")
         self.video = self.container.streams.video[0]
         self.video.thread_type = "AUTO"
         self.copy_streams = [
@@ -124,16 +125,16 @@ class VideoReader:
                     index += 1
         except av.FFmpegError as exc:  # a truncated or corrupt container: keep what decoded
             self.decode_errors += 1
-            log.warning("stopped reading %s: %s", self.source, _reason(exc))
+            log.warning("stopped reading %s: %s", self.name, _reason(exc))
         if index == 0:
-            raise DecodeError(f"no decodable video frames in {self.source}")
+            raise DecodeError(f"no decodable video frames in {self.name}")
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         try:
             return packet.decode()
         except av.InvalidDataError as exc:
             self.decode_errors += 1
-            log.warning("skipped a corrupt packet in %s: %s", self.source, _reason(exc))
+            log.warning("skipped a corrupt packet in %s: %s", self.name, _reason(exc))
             return []
 
 

@@ -28,7 +28,7 @@ class EncodeSettings:
     def __post_init__(self) -> None:
         try:
             codec = av.Codec(self.codec, "w")
-        except av.FFmpegError:
+        except (av.FFmpegError, ValueError):  # PyAV raises UnknownCodecError, a ValueError
             raise ConfigError(f"unknown video encoder {self.codec!r}") from None
         if codec.type != "video":
             raise ConfigError(f"{self.codec!r} is not a video encoder")
@@ -101,7 +101,13 @@ class VideoWriter:
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
         """Encode one ``(H, W, 3)`` uint8 RGB frame at ``pts`` (the input's, in its time base)."""
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame.pts = pts if pts is not None else self.frames * self._fallback_step
+        frame.pts = pts
+        self.write_frame(frame)
+
+    def write_frame(self, frame: av.VideoFrame) -> None:
+        """Encode a PyAV frame as it is (the plain-transcode path of ``vstream bench``)."""
+        if frame.pts is None:
+            frame.pts = self.frames * self._fallback_step
         frame.time_base = self.video.time_base
         self.container.mux(self.video.encode(frame))
         self.frames += 1

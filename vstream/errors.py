@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class VStreamError(Exception):
     """Base class: a failure the user can act on, with a one-line message."""
@@ -33,3 +35,11 @@ class ConfigError(VStreamError):
 
 class ProviderError(VStreamError):
     """The requested ONNX Runtime execution provider is not available."""
+
+
+def redact(text: str) -> str:
+    """Hide ``user:password@`` in any URL inside ``text`` (camera URLs often carry them)."""
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
+_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")

@@ -112,11 +112,10 @@ def clean_video(
     start = time.perf_counter()
     with VideoReader(source) as reader:
         check_writable(output, source)
-        info = reader.info
-        if on_start:
-            on_start(info.frames)
         workers = resolve_workers(config)
         runner = open_runner(config, workers, address)
+        if on_start:
+            on_start(reader.info.frames)
         staging = staging_path(output)
         smoother = ResidualSmoother(config.temporal)
         job = _VideoJob(reader, runner, smoother, config, staging, compare, on_frame)

@@ -19,10 +19,12 @@ def main() -> None:
 
 
 def _register() -> None:
+    from .bench import bench_command
+    from .clean import clean_command
     from .evaluate import eval_command
     from .train import export_command, synth_command, train_command
 
-    for command in (train_command, export_command, synth_command, eval_command):
+    for command in (clean_command, bench_command, eval_command, train_command, export_command, synth_command):
         main.add_command(command)
 
 

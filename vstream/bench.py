@@ -1,0 +1,127 @@
+"""``vstream bench``: cleaning speed against a plain PyAV transcode of the same input, in one run.
+
+Absolute timings on a shared machine are noisy; the figure that matters is the ratio
+``clean fps / transcode fps``, measured back to back on the same clip with the same encoder
+settings. Each case runs in a fresh process so its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from . import pyramid
+from .config import CleanConfig
+from .decode import VideoReader
+from .encode import EncodeSettings, VideoWriter
+from .infer import InterferenceModel
+from .pipeline import clean_video
+
+SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One timed run: frames per second and the process's peak resident memory."""
+
+    fps: float
+    peak_mb: float
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    size: str
+    frames: int
+    transcode: CaseResult
+    clean: CaseResult
+    network_ms: float
+    network_input: str
+
+    @property
+    def ratio(self) -> float:
+        return self.clean.fps / self.transcode.fps
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+def make_source(sample: Path, size: str, frames: int, out: Path) -> Path:
+    """Scale ``sample`` to ``size`` (looping it to ``frames``) into a near-lossless H.264 clip."""
+    width, height = SIZES[size]
+    with VideoReader(sample) as reader:
+        images = [cv2.resize(f.rgb, (width, height), interpolation=cv2.INTER_CUBIC)
+                  for f in reader.items(passthrough=False)]
+    with av.open(str(out), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "12", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(images[i % len(images)], format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return out
+
+
+def transcode(source: Path, output: Path, settings: EncodeSettings) -> int:
+    """Plain PyAV decode → encode with ``settings`` and no cleaning; returns frames written."""
+    with VideoReader(source) as reader:
+        with VideoWriter(output, reader.info, settings) as writer:
+            for frame in reader.container.decode(reader.video):
+                writer.write_frame(frame)
+            return writer.frames
+
+
+def network_ms(model_path: Path, height: int, width: int, max_side: int, threads: int, repeats: int = 30) -> tuple[float, str]:
+    """Median ms of one forward pass on the smallest pyramid level of a ``height × width`` frame."""
+    h, w = pyramid.level_shapes(height, width, pyramid.levels_for(height, width, max_side))[-1]
+    model = InterferenceModel(model_path, threads=threads)
+    small = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    model.residual(small)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.residual(small)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), f"{w}x{h}"
+
+
+def _timed(kind: str, source: Path, output: Path, config: CleanConfig, queue) -> None:
+    start = time.perf_counter()
+    if kind == "transcode":
+        frames = transcode(source, output, config.encode)
+    else:
+        frames = clean_video(str(source), output, config).frames
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(CaseResult(frames / seconds, peak_mb))
+
+
+def run_case(kind: str, source: Path, output: Path, config: CleanConfig) -> CaseResult:
+    """Run one case in a fresh process, so its peak memory (driver process; Ray actors are not
+    counted) is its own and Ray starts and stops inside it."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_timed, args=(kind, source, output, config, queue))
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(f"bench case {kind} failed (exit code {process.exitcode})")
+    return queue.get()
+
+
+def bench_size(sample: Path, size: str, frames: int, config: CleanConfig, workdir: Path) -> SizeResult:
+    """Transcode and clean the same ``size`` clip back to back."""
+    source = make_source(sample, size, frames, workdir / f"source-{size}.mp4")
+    plain = run_case("transcode", source, workdir / f"transcode-{size}.mp4", config)
+    cleaned = run_case("clean", source, workdir / f"clean-{size}.mp4", config)
+    width, height = SIZES[size]
+    ms, shape = network_ms(config.model_path(), height, width, config.max_side, config.threads_per_worker)
+    return SizeResult(size, frames, plain, cleaned, ms, shape)

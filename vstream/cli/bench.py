@@ -1,0 +1,56 @@
+"""``vstream bench``: clean fps against plain transcode fps, at several frame sizes, in one run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import click
+
+from ..bench import SIZES, bench_size
+from ..config import load_config
+from ..samples import sample_clip
+from .common import quiet_option, setup_logging, status, user_errors
+
+
+@click.command("bench")
+@click.option("--input", "sample", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Clip to scale to each size. Default: the sample that ships with vstream.")
+@click.option("--sizes", default="720p,1080p", show_default=True,
+              help=f"Comma-separated, from {', '.join(SIZES)}.")
+@click.option("--frames", type=click.IntRange(min=10), default=150, show_default=True)
+@click.option("-c", "--config", "preset", default="default", show_default=True, help="Preset or YAML file.")
+@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process).")
+@click.option("--preset", "encoder_preset", help="Encoder preset for both runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of a table.")
+@quiet_option
+def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset, as_json, quiet) -> None:
+    """Time `vstream clean` against a plain PyAV transcode with the same encoder settings.
+
+    Both run back to back on the same clip; the ratio of their fps is the figure to compare
+    between machines (absolute fps depends on the machine and its load).
+    """
+    setup_logging(quiet, False)
+    names = [s.strip() for s in sizes.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SIZES]
+    if unknown:
+        raise click.BadParameter(f"unknown size {unknown[0]!r}; choose from {', '.join(SIZES)}", param_hint="--sizes")
+    with user_errors():
+        config = load_config(preset, {"model": str(model) if model else None, "workers": workers,
+                                      "encode.preset": encoder_preset})
+        sample = sample or sample_clip()
+        results = []
+        with tempfile.TemporaryDirectory(prefix="vstream-bench-") as workdir:
+            for size in names:
+                status(f"bench {size}: {frames} frames, {config.encode.codec} {config.encode.preset}", quiet)
+                results.append(bench_size(sample, size, frames, config, Path(workdir)))
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        return
+    click.echo(f"{'size':6} {'transcode fps':>14} {'clean fps':>10} {'ratio':>6} "
+               f"{'peak MB (t/c)':>14} {'net ms':>7} {'net input':>9}")
+    for r in results:
+        click.echo(f"{r.size:6} {r.transcode.fps:14.1f} {r.clean.fps:10.1f} {r.ratio:6.2f} "
+                   f"{r.transcode.peak_mb:6.0f}/{r.clean.peak_mb:<7.0f} {r.network_ms:7.1f} {r.network_input:>9}")

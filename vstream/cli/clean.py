@@ -1,0 +1,76 @@
+"""``vstream clean``: one file, image or stream in, a cleaned copy out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..config import load_config
+from ..decode import is_image
+from ..errors import OutputError, redact
+from ..model_contract import KINDS
+from ..pipeline import clean_still, clean_video, default_output
+from .common import FrameProgress, quiet_option, setup_logging, sigterm_as_interrupt, status, user_errors, verbose_option
+
+EXIT_INTERRUPTED = 130
+
+
+@click.command("clean")
+@click.argument("source", metavar="INPUT")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file. Default: INPUT's name with .clean before the extension.")
+@click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("-c", "--config", "preset", default="default", show_default=True,
+              help="Preset name (default, dashcam) or a YAML file; the flags below override it.")
+@click.option("--kind", type=click.Choice(KINDS), help="Interference to remove (picks the shipped model).")
+@click.option("--model", type=click.Path(path_type=Path), help="An .onnx model instead of the shipped one.")
+@click.option("--strength", type=click.FloatRange(0, 1), help="0 keeps the input, 1 removes the full layer.")
+@click.option("--max-side", type=click.IntRange(min=32), help="Longest side the network sees (pyramid top).")
+@click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process, no Ray). Default: one per core.")
+@click.option("--address", help="Join an existing Ray cluster (auto, ray://host:10001) instead of starting one.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), help="ONNX Runtime device (cuda needs onnxruntime-gpu).")
+@click.option("--codec", help="Video encoder, as ffmpeg's -c:v (libx264, libx265, libvpx-vp9, ...).")
+@click.option("--crf", type=click.IntRange(0, 63), help="Constant rate factor, as ffmpeg's -crf.")
+@click.option("--preset", "encoder_preset", help="Encoder preset, as ffmpeg's -preset (ultrafast ... veryslow).")
+@click.option("--pix-fmt", help="Output pixel format, as ffmpeg's -pix_fmt.")
+@click.option("--compare", is_flag=True, help="Write INPUT | CLEANED side by side, to judge the result.")
+@quiet_option
+@verbose_option
+def clean_command(source, output, overwrite, preset, kind, model, strength, max_side, workers, address,
+                  device, codec, crf, encoder_preset, pix_fmt, compare, quiet, verbose) -> None:
+    """Remove the interference layer from INPUT (a video file, an image, or a URL FFmpeg reads).
+
+    \b
+    Examples:
+      vstream clean dashcam.mp4                    -> dashcam.clean.mp4
+      vstream clean shop.mov -c dashcam --crf 20 -o out.mp4
+      vstream clean photo.jpg --compare            -> photo.compare.jpg
+    """
+    setup_logging(quiet, verbose)
+    with user_errors():
+        config = load_config(preset, {
+            "kind": kind, "model": str(model) if model else None, "strength": strength,
+            "max_side": max_side, "workers": workers, "device": device, "encode.codec": codec,
+            "encode.crf": crf, "encode.preset": encoder_preset, "encode.pix_fmt": pix_fmt,
+        })
+        output = output or default_output(source, compare)
+        if output.exists() and not overwrite:
+            raise OutputError(f"{output} exists; pass --overwrite to replace it")
+        if is_image(source):
+            report = clean_still(source, output, config, compare)
+        else:
+            progress = FrameProgress(quiet, "cleaning")
+            try:
+                with sigterm_as_interrupt():
+                    report = clean_video(source, output, config, compare=compare, address=address,
+                                         on_start=progress.start, on_frame=progress.advance)
+            finally:
+                progress.close()
+    if report.interrupted:
+        status(f"interrupted: {report.frames} frames written to {report.output} (playable)", quiet=False)
+        raise SystemExit(EXIT_INTERRUPTED)
+    if report.decode_errors:
+        status(f"warning: {report.decode_errors} undecodable packets in {redact(source)} were skipped", quiet)
+    status(f"wrote {report.output}: {report.frames} frames in {report.seconds:.1f} s "
+           f"({report.fps:.1f} fps)", quiet)

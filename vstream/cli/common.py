@@ -1,0 +1,75 @@
+"""Pieces every vstream command shares: error translation, logging, progress, signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from tqdm import tqdm
+
+from ..errors import VStreamError, redact
+
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")
+verbose_option = click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
+
+
+def setup_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="vstream: %(levelname)s: %(message)s", force=True)
+
+
+def status(message: str, quiet: bool = False) -> None:
+    """A status line on stderr (stdout stays free for data such as ``--json`` or ``-o -``)."""
+    if not quiet:
+        click.echo(message, err=True)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn vstream's domain errors into one-line click errors (exit 1), credentials redacted."""
+    try:
+        yield
+    except VStreamError as exc:
+        raise click.ClickException(redact(str(exc))) from None
+    except OSError as exc:
+        raise click.ClickException(redact(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))) from None
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Handle SIGTERM like Ctrl-C, so a service manager's stop also finalises the output."""
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class FrameProgress:
+    """tqdm bar on stderr with frames, fps and ETA; silent with ``quiet``."""
+
+    def __init__(self, quiet: bool, description: str) -> None:
+        self._quiet = quiet
+        self._description = description
+        self._bar: tqdm | None = None
+
+    def start(self, total: int) -> None:
+        self._bar = tqdm(
+            total=total or None, unit="frame", desc=self._description, disable=self._quiet,
+            dynamic_ncols=True, smoothing=0.1,
+        )
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
