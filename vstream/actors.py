@@ -87,9 +87,8 @@ class RayRunner:
         providers: list[str],
         address: str | None = None,
     ) -> None:
-        ray = _ray(address, workers)
+        ray, self._started_ray = _connect_ray(address, workers)
         self._ray = ray
-        self._started_ray = address is None
         self.workers = workers
         self._model_ref = ray.put(Path(model_path).read_bytes())
         self._actor_options = {
@@ -158,8 +157,12 @@ def make_runner(
     return RayRunner(model_path, workers, threads, providers, address)
 
 
-def _ray(address: str | None, workers: int):
-    """Import Ray and connect: to ``address``, or to a private local instance on loopback."""
+def _connect_ray(address: str | None, workers: int):
+    """Import Ray and connect: to ``address``, or to a private local instance on loopback.
+
+    Returns the ``ray`` module and whether this call started Ray (and so must shut it down).
+    A Ray the caller already initialised is used as it is.
+    """
     if address is None:
         # Ray binds its gRPC servers to the node IP; this makes that IP 127.0.0.1 (must be set
         # before ray is imported). See ray._private.services.get_node_ip_address.
@@ -168,14 +171,14 @@ def _ray(address: str | None, workers: int):
     import ray
 
     if ray.is_initialized():
-        return ray
+        return ray, False
     kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     if address is None:
         kwargs["num_cpus"] = max(os.cpu_count() or 1, workers)
     else:
         kwargs["address"] = address
     ray.init(**kwargs)
-    return ray
+    return ray, True
 
 
 _ACTOR_CLASS = None

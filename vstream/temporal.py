@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -39,7 +40,7 @@ class ResidualSmoother:
 
     def __init__(self, config: SmoothingConfig) -> None:
         self.config = config
-        self._previous: np.ndarray | None = None  # last small frame, float32 luma in [0, 1]
+        self._previous: np.ndarray | None = None  # last small frame's uint8 luma
         self._average: np.ndarray | None = None
         self.cuts = 0
 
@@ -48,13 +49,13 @@ class ResidualSmoother:
 
     def smooth(self, small: np.ndarray, residual: np.ndarray) -> np.ndarray:
         """Smoothed residual for this frame (same shape and dtype as ``residual``)."""
-        luma = small.mean(axis=2, dtype=np.float32) * np.float32(1.0 / 255.0)
+        luma = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         previous, self._previous = self._previous, luma
         if previous is None or previous.shape != luma.shape or self._average is None:
             self._average = residual
             return residual
-        change = np.abs(luma - previous)
-        if float(change.mean()) > self.config.scene_cut:
+        change = cv2.absdiff(luma, previous).astype(np.float32) * np.float32(1.0 / 255.0)
+        if cv2.mean(change)[0] > self.config.scene_cut:
             self.cuts += 1
             self._average = residual
             return residual

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from vstream.config import load_config
+from vstream.errors import ConfigError
+
+
+def test_presets_layer_on_default():
+    default, dashcam = load_config("default"), load_config("dashcam")
+    assert default.encode.codec == dashcam.encode.codec == "libx264"
+    assert dashcam.temporal.alpha != default.temporal.alpha
+    assert dashcam.max_side == default.max_side
+
+
+def test_flags_override_the_preset():
+    config = load_config("dashcam", {"encode.crf": 30, "workers": 3, "strength": None})
+    assert config.encode.crf == 30 and config.workers == 3
+    assert config.strength == load_config("dashcam").strength
+
+
+def test_yaml_file(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("max_side: 256\ntemporal:\n  alpha: 0.5\n")
+    config = load_config(str(path))
+    assert config.max_side == 256 and config.temporal.alpha == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("colour: red\n", "unknown config key 'colour'; valid keys: kind"),
+        ("temporal:\n  beta: 1\n", "unknown config key 'temporal.beta'"),
+        ("strength: 2\n", "strength must be in"),
+        ("kind: fog\n", "kind must be one of"),
+        ("encode:\n  codec: nope\n", "unknown video encoder"),
+        ("encode:\n  pix_fmt: nv99\n", "cannot take pix_fmt"),
+        ("temporal: 3\n", "must be a mapping"),
+        ("- a\n- b\n", "must be a mapping"),
+    ],
+)
+def test_exception(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(path))
+
+
+def test_exception_unknown_preset():
+    with pytest.raises(ConfigError, match="no preset named 'nope'; available: dashcam, default"):
+        load_config("nope")
+
+
+def test_shipped_model_path_follows_kind():
+    assert load_config("default", {"kind": "shadow"}).model_path().name == "shadow.onnx"
