@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vstream.config import load_config
+from vstream.errors import OutputError
+from vstream.pipeline import clean_still, clean_video, default_output
+
+from media import audio_packets, make_clip, read_video, synthetic_frame
+
+
+def config_for(model: Path, **overrides):
+    return load_config("default", {"model": str(model), "max_side": 64, **overrides})
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4", frames=30, width=192, height=108)
+
+
+def test_cardinality_timestamps_and_audio(clip, dimming_model, tmp_path):
+    out = tmp_path / "out.mp4"
+    report = clean_video(str(clip), out, config_for(dimming_model, workers=0))
+    (src, src_pts, src_tb), (dst, dst_pts, dst_tb) = read_video(clip), read_video(out)
+    assert report.frames == len(dst) == len(src) == 30
+    assert [p * src_tb for p in src_pts] == [p * dst_tb for p in dst_pts]
+    assert audio_packets(clip) == audio_packets(out)
+    assert dst[0].shape == src[0].shape
+    # The dimming model removes a known layer: the output must be darker, not a copy.
+    assert np.mean(dst[10]) < np.mean(src[10]) - 5
+
+
+def test_identity_model_leaves_footage_unchanged(clip, identity_model, tmp_path):
+    out = tmp_path / "out.mp4"
+    clean_video(str(clip), out, config_for(identity_model, workers=0))
+    src, dst = read_video(clip)[0], read_video(out)[0]
+    mse = np.mean([(a.astype(float) - b) ** 2 for a, b in zip(src, dst)])
+    assert 10 * np.log10(255**2 / mse) > 38
+
+
+def test_worker_count_does_not_change_frames(clip, dimming_model, tmp_path):
+    """In-process, 1 Ray actor and 3 Ray actors give bit-identical video."""
+    outputs = []
+    for workers in (0, 1, 3):
+        out = tmp_path / f"w{workers}.mp4"
+        clean_video(str(clip), out, config_for(dimming_model, workers=workers, max_in_flight=4))
+        outputs.append(read_video(out)[0])
+    for other in outputs[1:]:
+        assert len(other) == len(outputs[0])
+        assert all(np.array_equal(a, b) for a, b in zip(outputs[0], other))
+
+
+def test_compare_is_side_by_side(clip, dimming_model, tmp_path):
+    out = tmp_path / "cmp.mp4"
+    clean_video(str(clip), out, config_for(dimming_model, workers=0), compare=True)
+    frames = read_video(out)[0]
+    assert frames[0].shape == (108, 384, 3)
+
+
+def test_still_image(dimming_model, tmp_path):
+    import cv2
+
+    src = tmp_path / "photo.png"
+    cv2.imwrite(str(src), synthetic_frame(2, 300, 200)[..., ::-1])
+    report = clean_still(str(src), tmp_path / "photo.clean.png", config_for(dimming_model))
+    out = cv2.imread(str(report.output))
+    assert out.shape == (200, 300, 3) and report.frames == 1
+
+
+def test_nothing_written_on_error(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    with pytest.raises(Exception):
+        clean_video(str(clip), out, config_for(tmp_path / "missing.onnx", workers=0))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exception_output_is_input(clip, dimming_model):
+    with pytest.raises(OutputError, match="same file"):
+        clean_video(str(clip), clip, config_for(dimming_model, workers=0))
+
+
+def test_default_output_names():
+    assert default_output("a/dash.mp4") == Path("a/dash.clean.mp4")
+    assert default_output("cam.avi") == Path("cam.clean.mkv")
+    assert default_output("p.jpg", compare=True) == Path("p.compare.jpg")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_leaves_a_playable_partial_file(tmp_path, dimming_model, sig):
+    src = make_clip(tmp_path / "long.mkv", frames=900, width=320, height=180, audio=False)
+    out = tmp_path / "out.mkv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vstream", "clean", str(src), "-o", str(out), "--model", str(dimming_model),
+         "--workers", "0", "--preset", "medium"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    partial = tmp_path / "out.partial.mkv"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(p.name.startswith(".out.part") for p in tmp_path.iterdir()):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mkv", "out.partial.mkv"]
+    frames, pts, _ = read_video(partial)
+    assert 0 < len(frames) < 900
+    assert pts == sorted(pts)

@@ -1,0 +1,3 @@
+from vstream.cli import main
+
+main()
