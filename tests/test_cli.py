@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vstream import __version__
+from vstream.cli import main
+
+from media import make_clip, read_video
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("cli") / "clip.mp4", frames=12, width=128, height=72)
+
+
+def test_version_and_help():
+    assert __version__ in invoke("--version").output
+    help_text = invoke("clean", "--help").output
+    for option in ("--output", "--config", "--workers", "--crf", "--preset", "--pix-fmt", "--compare", "--quiet"):
+        assert option in help_text
+
+
+def test_clean_writes_the_default_output(clip, dimming_model):
+    result = invoke("clean", clip, "--model", dimming_model, "--workers", "0", "--max-side", "64", "-q")
+    assert result.exit_code == 0, result.output
+    out = clip.with_name("clip.clean.mp4")
+    assert len(read_video(out)[0]) == 12
+    assert result.stderr == ""  # --quiet
+    again = invoke("clean", clip, "--model", dimming_model, "--workers", "0")
+    assert again.exit_code == 1 and "exists; pass --overwrite" in again.stderr
+
+
+def test_progress_and_summary_on_stderr(clip, dimming_model, tmp_path):
+    result = invoke("clean", clip, "-o", tmp_path / "o.mp4", "--model", dimming_model, "--workers", "0")
+    assert result.exit_code == 0
+    assert "frame" in result.stderr and "wrote" in result.stderr and result.stdout == ""
+
+
+def bad_cases(tmp_path: Path, clip: Path, model: Path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    broken_model = tmp_path / "broken.onnx"
+    broken_model.write_bytes(b"\x00" * 64)
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("max_sidee: 3\n")
+    out = tmp_path / "out.mp4"
+    return [
+        (["clean", tmp_path / "missing.mp4", "--model", model], "input not found"),
+        (["clean", text, "-o", out, "--model", model], "cannot open"),
+        (["clean", clip, "-o", clip, "-y", "--model", model], "same file as the input"),
+        (["clean", clip, "-o", tmp_path / "no" / "dir.mp4", "--model", model], "output folder does not exist"),
+        (["clean", clip, "-o", out, "--model", tmp_path / "missing.onnx", "--workers", "0"], "model file not found"),
+        (["clean", clip, "-o", out, "--model", broken_model, "--workers", "0"], "cannot load model"),
+        (["clean", clip, "-o", out, "--model", model, "-c", bad_config], "unknown config key 'max_sidee'"),
+        (["clean", clip, "-o", out, "--model", model, "--codec", "nope"], "unknown video encoder"),
+    ]
+
+
+def test_exception_one_line_errors_and_nothing_written(tmp_path, clip, dimming_model):
+    for args, message in bad_cases(tmp_path, clip, dimming_model):
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        result = invoke(*args)
+        assert result.exit_code == 1, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert lines[-1].startswith("Error: ") and message in lines[-1], (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before, args
+
+
+def test_usage_error_exit_2(clip):
+    result = invoke("clean", clip, "--strength", "3")
+    assert result.exit_code == 2
+
+
+def test_credentials_never_reach_errors(tmp_path, dimming_model):
+    result = invoke("clean", "rtsp://admin:hunter2@127.0.0.1:9/cam", "-o", tmp_path / "o.mp4",
+                    "--model", dimming_model, "--workers", "0")
+    assert result.exit_code == 1
+    assert "hunter2" not in result.output and "admin:" not in result.output
+    assert "rtsp://***@127.0.0.1:9/cam" in result.stderr
