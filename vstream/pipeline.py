@@ -40,6 +40,7 @@ class CleanReport:
     output: Path
     frames: int
     seconds: float
+    startup_s: float = 0.0  # of ``seconds``: starting the workers (Ray) and loading the model
     scene_cuts: int = 0
     decode_errors: int = 0
     interrupted: bool = False
@@ -114,6 +115,7 @@ def clean_video(
         check_writable(output, source)
         workers = resolve_workers(config)
         runner = open_runner(config, workers, address)
+        startup_s = time.perf_counter() - start
         if on_start:
             on_start(reader.info.frames)
         staging = staging_path(output)
@@ -132,7 +134,7 @@ def clean_video(
     else:
         staging.unlink(missing_ok=True)
     return CleanReport(
-        final, job.frames_written, time.perf_counter() - start, smoother.cuts,
+        final, job.frames_written, time.perf_counter() - start, startup_s, smoother.cuts,
         reader.decode_errors, job.interrupted,
     )
 

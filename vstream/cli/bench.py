@@ -49,8 +49,10 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return
-    click.echo(f"{'size':6} {'transcode fps':>14} {'clean fps':>10} {'ratio':>6} "
+    click.echo(f"{'size':6} {'transcode fps':>14} {'clean fps':>10} {'ratio':>6} {'start s':>8} "
                f"{'peak MB (t/c)':>14} {'net ms':>7} {'net input':>9}")
     for r in results:
-        click.echo(f"{r.size:6} {r.transcode.fps:14.1f} {r.clean.fps:10.1f} {r.ratio:6.2f} "
+        click.echo(f"{r.size:6} {r.transcode.fps:14.1f} {r.clean.fps:10.1f} {r.ratio:6.2f} {r.clean.startup_s:8.1f} "
                    f"{r.transcode.peak_mb:6.0f}/{r.clean.peak_mb:<7.0f} {r.network_ms:7.1f} {r.network_input:>9}")
+    status("clean fps excludes 'start s' (Ray start and model load, once per run); "
+           "peak MB is the driver process's", quiet)
