@@ -22,7 +22,7 @@ def test_cardinality_frames_pts_and_packets(tmp_path):
     frames = [i for i in items if isinstance(i, Frame)]
     assert [f.index for f in frames] == list(range(20))
     assert [f.pts * f.time_base for f in frames] == [Fraction(i, 24) for i in range(20)]
-    assert frames[0].rgb.shape == (96, 160, 3)
+    assert frames[0].size == (96, 160) and frames[0].i420.shape == (144, 160)
     assert (info.width, info.height, info.frames) == (160, 96, 20)
 
 

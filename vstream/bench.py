@@ -18,7 +18,7 @@ import av
 import cv2
 import numpy as np
 
-from . import pyramid
+from . import colour, pyramid
 from .config import CleanConfig
 from .decode import VideoReader
 from .encode import EncodeSettings, VideoWriter
@@ -59,7 +59,7 @@ def make_source(sample: Path, size: str, frames: int, out: Path) -> Path:
     """Scale ``sample`` to ``size`` (looping it to ``frames``) into a near-lossless H.264 clip."""
     width, height = SIZES[size]
     with VideoReader(sample) as reader:
-        images = [cv2.resize(f.rgb, (width, height), interpolation=cv2.INTER_CUBIC)
+        images = [cv2.resize(colour.to_rgb(f.i420), (width, height), interpolation=cv2.INTER_CUBIC)
                   for f in reader.items(passthrough=False)]
     with av.open(str(out), "w") as container:
         stream = container.add_stream("libx264", rate=25, options={"crf": "12", "preset": "ultrafast"})
@@ -77,6 +77,9 @@ def transcode(source: Path, output: Path, settings: EncodeSettings) -> int:
     with VideoReader(source) as reader:
         with VideoWriter(output, reader.info, settings) as writer:
             for frame in reader.container.decode(reader.video):
+                # As ffmpeg does: a decoded frame's picture type would otherwise force the
+                # source's I/P/B pattern on x264 and skip its own (costlier) decisions.
+                frame.pict_type = av.video.frame.PictureType.NONE
                 writer.write_frame(frame)
             return writer.frames
 

@@ -8,7 +8,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from .decode import VideoInfo
@@ -50,17 +49,13 @@ class EncodeSettings:
         return options
 
 
-def to_yuv420p(rgb: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB → ``(H * 3 / 2, W)`` I420 planes; the inverse of
-    :func:`vstream.decode.to_rgb` (about 10x faster than swscale here)."""
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
-
-
 class VideoWriter:
     """Open ``path`` for writing one video stream plus copies of the input's pass-through streams.
 
     Frames keep the input's pts and time base; the display rotation is carried over. Use as a
     context manager: leaving it drains the encoder and closes the file, also after an error.
+    ``colour_tags`` (the input frames' colorspace, range, primaries, transfer) are set on every
+    frame, so players interpret the untouched planes as the input's.
     """
 
     def __init__(
@@ -71,6 +66,7 @@ class VideoWriter:
         copy_streams: list[av.stream.Stream] = (),
         width: int | None = None,
         rotation: int = 0,
+        colour_tags: dict[str, int] | None = None,
         container_format: str | None = None,
     ) -> None:
         try:
@@ -86,6 +82,7 @@ class VideoWriter:
         self.video.codec_context.time_base = info.time_base
         if rotation:
             self.video.set_display_rotation(rotation)
+        self.colour_tags = colour_tags or {}
         self._fallback_step = int(round(1 / (rate * info.time_base))) or 1
         self._copies = {}
         supported = self.container.supported_codecs
@@ -105,13 +102,12 @@ class VideoWriter:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def write(self, rgb: np.ndarray, pts: int | None) -> None:
-        """Encode one ``(H, W, 3)`` uint8 RGB frame at ``pts`` (the input's, in its time base)."""
-        if self.video.pix_fmt == "yuv420p" and rgb.shape[0] % 2 == 0 and rgb.shape[1] % 2 == 0:
-            frame = av.VideoFrame.from_ndarray(to_yuv420p(rgb), format="yuv420p")
-        else:
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    def write(self, i420: np.ndarray, pts: int | None) -> None:
+        """Encode one I420 frame (:mod:`vstream.colour`) at ``pts`` (the input's, in its time base)."""
+        frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
         frame.pts = pts
+        for tag, value in self.colour_tags.items():
+            setattr(frame, tag, value)
         self.write_frame(frame)
 
     def write_frame(self, frame: av.VideoFrame) -> None:

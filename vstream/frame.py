@@ -12,11 +12,17 @@ import numpy as np
 class Frame:
     """A decoded video frame.
 
-    ``rgb`` is ``(H, W, 3)`` uint8. ``pts`` and ``time_base`` are copied from the decoder and
-    handed to the encoder unchanged; ``index`` is the frame's position in decode order.
+    ``i420`` is the picture as yuv420p planes, ``(H * 3 // 2, W)`` uint8 (see
+    :mod:`vstream.colour`). ``pts`` and ``time_base`` are copied from the decoder and handed to
+    the encoder unchanged; ``index`` is the frame's position in decode order.
     """
 
     index: int
     pts: int | None
     time_base: Fraction | None
-    rgb: np.ndarray
+    i420: np.ndarray
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the picture."""
+        return self.i420.shape[0] * 2 // 3, self.i420.shape[1]

@@ -18,15 +18,16 @@ import av
 import cv2
 import numpy as np
 
-from . import pyramid
+from . import colour, pyramid
 from .actors import Runner, make_runner
 from .config import CleanConfig
 from .decode import VideoReader, is_image, read_image
 from .encode import VideoWriter
 from .frame import Frame
-from .infer import providers_for
+from .infer import InterferenceModel, providers_for
+from .errors import OutputError
 from .outputs import atomic_output, check_writable, staging_path
-from .reconstruct import apply_residual
+from .reconstruct import apply_residual_i420, clean_image
 from .temporal import ResidualSmoother
 from .threads import Consumer, Prefetcher
 
@@ -74,22 +75,16 @@ def open_runner(config: CleanConfig, workers: int, address: str | None = None) -
 
 
 def clean_still(source: str, output: Path, config: CleanConfig, compare: bool = False) -> CleanReport:
-    """Clean a still image into an image file (one frame, no Ray)."""
+    """Clean a still image into an image file (one frame, in-process, no Ray)."""
     start = time.perf_counter()
     rgb = read_image(source)
     check_writable(output, source)
-    runner = open_runner(config, workers=0)
-    try:
-        shapes = _shapes(rgb, config.max_side)
-        small = pyramid.downsample(rgb, len(shapes) - 1)
-        runner.submit(small)
-        cleaned = apply_residual(rgb, runner.next_result(), shapes, config.strength)
-    finally:
-        runner.close()
+    model = InterferenceModel(config.model_path(), config.threads_per_worker, providers_for(config.device))
+    cleaned = clean_image(model, rgb, config.max_side, config.strength)
     result = np.hstack([rgb, cleaned]) if compare else cleaned
     with atomic_output(output) as staging:
         if not cv2.imwrite(str(staging), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"cannot encode an image as {output.suffix}")
+            raise OutputError(f"cannot write an image as {output.suffix!r}")
     return CleanReport(output, 1, time.perf_counter() - start)
 
 
@@ -170,8 +165,8 @@ class _VideoJob:
                 if isinstance(item, av.Packet):
                     self._emit(item)
                     continue
-                shapes = _shapes(item.rgb, self.config.max_side)
-                small = pyramid.downsample(item.rgb, len(shapes) - 1)
+                shapes = _shapes(item.size, self.config.max_side)
+                small = pyramid.downsample_i420(item.i420, len(shapes) - 1)
                 self.runner.submit(small)
                 in_flight.append((item, small, shapes))
                 if len(in_flight) >= max_in_flight:
@@ -188,8 +183,8 @@ class _VideoJob:
 
     def _finish(self, frame: Frame, small: np.ndarray, shapes: list[tuple[int, int]]) -> None:
         residual = self.smoother.smooth(small, self.runner.next_result())
-        cleaned = apply_residual(frame.rgb, residual, shapes, self.config.strength)
-        out = np.hstack([frame.rgb, cleaned]) if self.compare else cleaned
+        cleaned = apply_residual_i420(frame.i420, residual, shapes, self.config.strength)
+        out = colour.hstack(frame.i420, cleaned) if self.compare else cleaned
         self._emit(Frame(frame.index, frame.pts, frame.time_base, out))
 
     def _emit(self, item: Frame | av.Packet) -> None:
@@ -204,7 +199,7 @@ class _VideoJob:
         info = self.reader.info
         self.writer = VideoWriter(
             self.staging, info, self.config.encode, self.reader.copy_streams,
-            width=first.rgb.shape[1], rotation=self.reader.rotation,
+            width=first.size[1], rotation=self.reader.rotation, colour_tags=self.reader.colour_tags,
         )
         self.sink = Consumer(self._write, depth=16, name="vstream-encode")
         for packet in self.early_packets:
@@ -215,7 +210,7 @@ class _VideoJob:
         if isinstance(item, av.Packet):
             self.writer.copy(item)
             return
-        self.writer.write(item.rgb, item.pts)
+        self.writer.write(item.i420, item.pts)
         self.frames_written += 1
         if self.on_frame:
             self.on_frame(1)
@@ -229,6 +224,6 @@ class _VideoJob:
             self.writer.close()
 
 
-def _shapes(rgb: np.ndarray, max_side: int) -> list[tuple[int, int]]:
-    h, w = rgb.shape[:2]
+def _shapes(size: tuple[int, int], max_side: int) -> list[tuple[int, int]]:
+    h, w = size
     return pyramid.level_shapes(h, w, pyramid.levels_for(h, w, max_side))

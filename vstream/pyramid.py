@@ -13,6 +13,8 @@ import math
 import cv2
 import numpy as np
 
+from . import colour
+
 
 def levels_for(height: int, width: int, max_side: int) -> int:
     """Number of pyrDown steps until the long side is at most ``max_side`` (0 if it already is)."""
@@ -64,3 +66,15 @@ def reconstruct(details: list[np.ndarray], base: np.ndarray) -> np.ndarray:
         h, w = detail.shape[:2]
         image = cv2.pyrUp(image, dstsize=(w, h)) + detail
     return image
+
+
+def downsample_i420(i420: np.ndarray, levels: int) -> np.ndarray:
+    """Smallest level of an I420 frame as ``(h, w, 3)`` uint8 RGB.
+
+    Y takes ``levels`` pyrDown steps and U, V (already half size) one fewer, so all three
+    planes meet at the size of :func:`level_shapes`' last entry; only then are they converted.
+    """
+    y, u, v = colour.planes(i420)
+    if levels == 0:
+        return colour.to_rgb(i420)
+    return colour.yuv444_to_rgb(downsample(y, levels), downsample(u, levels - 1), downsample(v, levels - 1))

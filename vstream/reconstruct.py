@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from . import pyramid
+from . import colour, pyramid
 
 
 def apply_residual(
@@ -24,6 +24,22 @@ def apply_residual(
     """
     full = pyramid.expand(residual * np.float32(255.0 * strength), shapes)
     return cv2.subtract(rgb, full, dtype=cv2.CV_8U)  # saturating, rounded: 3x numpy's clip+round
+
+
+def apply_residual_i420(
+    i420: np.ndarray, residual: np.ndarray, shapes: list[tuple[int, int]], strength: float = 1.0
+) -> np.ndarray:
+    """:func:`apply_residual` for an I420 frame, in its own planes.
+
+    The RGB residual becomes a Y/U/V correction at the small level (the conversion is linear);
+    Y's is expanded through every level, U's and V's through all but the first (they start at
+    half size). A pixel whose correction rounds to zero comes out bit-identical.
+    """
+    delta = colour.rgb_delta_to_yuv(residual * np.float32(255.0 * strength))
+    y, u, v = colour.planes(i420)
+    corrections = (pyramid.expand(np.ascontiguousarray(delta[..., 0]), shapes),
+                   *(pyramid.expand(np.ascontiguousarray(delta[..., c]), shapes[1:]) for c in (1, 2)))
+    return colour.join(*(cv2.subtract(p, d, dtype=cv2.CV_8U) for p, d in zip((y, u, v), corrections)))
 
 
 def clean_image(model, rgb: np.ndarray, max_side: int, strength: float = 1.0) -> np.ndarray:
