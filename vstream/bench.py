@@ -107,8 +107,19 @@ def _timed(kind: str, source: Path, output: Path, config: CleanConfig, queue) ->
         report = clean_video(str(source), output, config)
         frames, startup_s = report.frames, report.startup_s
     seconds = time.perf_counter() - start - startup_s
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(CaseResult(frames / seconds, peak_mb, startup_s))
+    queue.put(CaseResult(frames / seconds, _peak_rss_mb(), startup_s))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
+    exec, so a spawned child would report its parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_case(kind: str, source: Path, output: Path, config: CleanConfig) -> CaseResult:
