@@ -59,15 +59,19 @@ class LocalRunner:
 
 
 @dataclass
-class _InFlight:
+class _Batch:
     actor: int
-    ref: object  # ray.ObjectRef
-    small: np.ndarray
+    smalls: list[np.ndarray]
+    ref: object = None  # ray.ObjectRef of the list of residuals
     retried: bool = False
 
 
 class RayRunner:
     """A pool of ``CleanerActor`` Ray actors, round-robin, results in submission order.
+
+    Frames travel in batches of ``batch`` per Ray call, which spreads Ray's fixed per-call cost
+    (about 2.5 ms of CPU per call on the 2-core machine here); each frame is still run on its
+    own, so results are identical to the in-process runner's whatever the batch or worker count.
 
     Args:
         model_path: the ONNX file; its bytes go to the object store once, so actors on other
@@ -77,6 +81,7 @@ class RayRunner:
         providers: ORT providers for each actor's session.
         address: an existing cluster (``auto`` or ``ray://…``); None starts a private local Ray
             that listens on loopback only, with the dashboard off.
+        batch: frames per Ray call.
     """
 
     def __init__(
@@ -86,10 +91,12 @@ class RayRunner:
         threads: int,
         providers: list[str],
         address: str | None = None,
+        batch: int = 1,
     ) -> None:
         ray, self._started_ray = _connect_ray(address, workers)
         self._ray = ray
         self.workers = workers
+        self.batch = batch
         self._model_ref = ray.put(Path(model_path).read_bytes())
         self._actor_options = {
             "num_cpus": threads if address else 0,  # a private Ray already sized itself for us
@@ -97,7 +104,9 @@ class RayRunner:
         }
         self._threads, self._providers = threads, providers
         self._actors = [self._spawn() for _ in range(workers)]
-        self._pending: deque[_InFlight] = deque()
+        self._open: list[np.ndarray] = []  # submitted, not yet sent
+        self._sent: deque[_Batch] = deque()
+        self._ready: deque[np.ndarray] = deque()  # results of the oldest batch, not yet handed out
         self._next_actor = 0
         # Fail now, not at frame 1000, if the model does not load in an actor.
         try:
@@ -112,22 +121,34 @@ class RayRunner:
         )
 
     def submit(self, small: np.ndarray) -> None:
-        actor = self._next_actor
-        self._next_actor = (actor + 1) % self.workers
-        ref = self._actors[actor].residual.remote(small)
-        self._pending.append(_InFlight(actor, ref, small))
+        self._open.append(small)
+        if len(self._open) >= self.batch:
+            self._send()
+
+    def _send(self) -> None:
+        job = _Batch(self._next_actor, self._open)
+        self._next_actor = (job.actor + 1) % self.workers
+        self._open = []
+        job.ref = self._actors[job.actor].residuals.remote(job.smalls)
+        self._sent.append(job)
 
     def next_result(self) -> np.ndarray:
-        job = self._pending.popleft()
+        if not self._ready:
+            if not self._sent:
+                self._send()
+            self._ready.extend(self._fetch(self._sent.popleft()))
+        return self._ready.popleft()
+
+    def _fetch(self, job: _Batch) -> list[np.ndarray]:
         while True:
             try:
                 return self._ray.get(job.ref)
             except self._ray.exceptions.RayActorError as exc:
                 if job.retried:
-                    raise VStreamError(f"inference worker died twice on one frame: {exc}") from None
+                    raise VStreamError(f"inference worker died twice on the same frames: {exc}") from None
                 log.warning("inference actor %d died; starting a replacement", job.actor)
                 self._replace(job.actor)
-                job.ref = self._actors[job.actor].residual.remote(job.small)
+                job.ref = self._actors[job.actor].residuals.remote(job.smalls)
                 job.retried = True
 
     def _replace(self, index: int) -> None:
@@ -150,11 +171,12 @@ def make_runner(
     threads: int,
     providers: list[str],
     address: str | None = None,
+    batch: int = 1,
 ) -> Runner:
-    """``workers == 0`` runs in-process; otherwise a pool of Ray actors."""
+    """``workers == 0`` runs in-process; otherwise a pool of Ray actors taking ``batch`` frames a call."""
     if workers == 0:
         return LocalRunner(model_path, threads, providers)
-    return RayRunner(model_path, workers, threads, providers, address)
+    return RayRunner(model_path, workers, threads, providers, address, batch)
 
 
 def _connect_ray(address: str | None, workers: int):
@@ -190,7 +212,7 @@ def _actor_class(ray):
     if _ACTOR_CLASS is None:
 
         class CleanerActor:
-            """Holds one ORT session; :meth:`residual` takes and returns NumPy arrays only."""
+            """Holds one ORT session; :meth:`residuals` takes and returns NumPy arrays only."""
 
             def __init__(self, model_bytes: bytes, threads: int, providers: list[str]) -> None:
                 self.model = InterferenceModel(model_bytes, threads=threads, providers=providers)
@@ -198,8 +220,8 @@ def _actor_class(ray):
             def ready(self) -> bool:
                 return True
 
-            def residual(self, small: np.ndarray) -> np.ndarray:
-                return self.model.residual(small)
+            def residuals(self, smalls: list[np.ndarray]) -> list[np.ndarray]:
+                return [self.model.residual(small) for small in smalls]
 
         _ACTOR_CLASS = ray.remote(max_restarts=0)(CleanerActor)
     return _ACTOR_CLASS

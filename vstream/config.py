@@ -27,8 +27,8 @@ class CleanConfig:
 
     ``model``: a path, or None for the shipped model of ``kind``. ``max_side``: the longest side
     of the smallest pyramid level, which is all the network sees. ``workers``: Ray actors
-    (0 = in-process, no Ray; None = one per core). ``max_in_flight``: frames submitted and not yet
-    encoded (None = 2 per worker).
+    (0 = in-process, no Ray; None = chosen from the cores). ``batch``: frames per Ray call.
+    ``max_in_flight``: frames submitted and not yet encoded (None = two batches per worker).
     """
 
     kind: str = "reflection"
@@ -38,6 +38,7 @@ class CleanConfig:
     device: str = "cpu"
     workers: int | None = None
     threads_per_worker: int = 1
+    batch: int = 4
     max_in_flight: int | None = None
     temporal: SmoothingConfig = field(default_factory=SmoothingConfig)
     encode: EncodeSettings = field(default_factory=EncodeSettings)
@@ -51,6 +52,8 @@ class CleanConfig:
             raise ConfigError(f"max_side must be at least 32, got {self.max_side}")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"workers must be 0 or more, got {self.workers}")
+        if self.batch < 1:
+            raise ConfigError(f"batch must be at least 1, got {self.batch}")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise ConfigError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
 

@@ -27,7 +27,7 @@ EXIT_INTERRUPTED = 130
 @click.option("--model", type=click.Path(path_type=Path), help="An .onnx model instead of the shipped one.")
 @click.option("--strength", type=click.FloatRange(0, 1), help="0 keeps the input, 1 removes the full layer.")
 @click.option("--max-side", type=click.IntRange(min=32), help="Longest side the network sees (pyramid top).")
-@click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process, no Ray). Default: one per core.")
+@click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process, no Ray). Default: in-process on up to 2 cores, else one per core.")
 @click.option("--address", help="Join an existing Ray cluster (auto, ray://host:10001) instead of starting one.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="ONNX Runtime device (cuda needs onnxruntime-gpu).")
 @click.option("--codec", help="Video encoder, as ffmpeg's -c:v (libx264, libx265, libvpx-vp9, ...).")
