@@ -12,7 +12,7 @@ SAMPLE_NAME = "sample_reflection.mp4"
 
 def sample_clip() -> Path:
     """Path of the shipped sample: street footage with a synthetic window reflection."""
-    path = Path(str(resources.files("vstream") / "data" / SAMPLE_NAME))
+    path = Path(str(resources.files("vstream.data") / SAMPLE_NAME))
     if not path.is_file():
         raise InputOpenError(f"the sample clip is missing from this install: {path}")
     return path
