@@ -116,3 +116,18 @@ def test_interrupt_leaves_a_playable_partial_file(tmp_path, dimming_model, sig):
     frames, pts, _ = read_video(partial)
     assert 0 < len(frames) < 900
     assert pts == sorted(pts)
+
+
+def test_joins_an_existing_multi_node_cluster(clip, dimming_model, tmp_path):
+    """--address: actors spread over a 2-node cluster give the same frames as in-process."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    try:
+        clustered, local = tmp_path / "cluster.mp4", tmp_path / "local.mp4"
+        clean_video(str(clip), clustered, config_for(dimming_model, workers=2), address=cluster.address)
+        clean_video(str(clip), local, config_for(dimming_model, workers=0))
+        assert all(np.array_equal(a, b) for a, b in zip(read_video(clustered)[0], read_video(local)[0]))
+    finally:
+        cluster.shutdown()

@@ -198,7 +198,9 @@ def _connect_ray(address: str | None, workers: int):
     if address is None:
         kwargs["num_cpus"] = max(os.cpu_count() or 1, workers)
     else:
+        # Ship this very vstream to the cluster's workers: they need no checkout of their own.
         kwargs["address"] = address
+        kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).parent)]}
     ray.init(**kwargs)
     return ray, True
 
