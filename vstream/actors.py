@@ -93,7 +93,7 @@ class RayRunner:
         address: str | None = None,
         batch: int = 1,
     ) -> None:
-        ray, self._started_ray = _connect_ray(address, workers)
+        ray, self._started_ray = connect_ray(address, workers)
         self._ray = ray
         self.workers = workers
         self.batch = batch
@@ -179,7 +179,7 @@ def make_runner(
     return RayRunner(model_path, workers, threads, providers, address, batch)
 
 
-def _connect_ray(address: str | None, workers: int):
+def connect_ray(address: str | None, workers: int):
     """Import Ray and connect: to ``address``, or to a private local instance on loopback.
 
     Returns the ``ray`` module and whether this call started Ray (and so must shut it down).

@@ -24,9 +24,12 @@ def check_writable(output: Path, source: str | None = None) -> None:
         raise OutputError(f"output folder is not writable: {parent}")
 
 
-def staging_path(output: Path, tag: str = "part") -> Path:
+STAGING_TAG = "part"
+
+
+def staging_path(output: Path) -> Path:
     """Hidden sibling of ``output`` with the same extension (so muxers pick the same format)."""
-    return output.with_name(f".{output.stem}.{tag}-{os.getpid()}{output.suffix}")
+    return output.with_name(f".{output.stem}.{STAGING_TAG}-{os.getpid()}{output.suffix}")
 
 
 @contextmanager

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..config import load_config
+from ..archive import clean_archive, is_archive_spec
+from ..config import CleanConfig, load_config
 from ..decode import is_image
 from ..errors import OutputError, redact
 from ..model_contract import KINDS
@@ -35,17 +36,21 @@ EXIT_INTERRUPTED = 130
 @click.option("--preset", "encoder_preset", help="Encoder preset, as ffmpeg's -preset (ultrafast ... veryslow).")
 @click.option("--pix-fmt", help="Output pixel format, as ffmpeg's -pix_fmt.")
 @click.option("--compare", is_flag=True, help="Write INPUT | CLEANED side by side, to judge the result.")
+@click.option("--suffix", default="", help="Archives: added to each output's name (OUTDIR mirrors the input tree).")
+@click.option("--jobs", type=click.IntRange(min=1), help="Archives: files cleaned at once (default: the cluster's CPUs).")
 @quiet_option
 @verbose_option
 def clean_command(source, output, overwrite, preset, kind, model, strength, max_side, workers, address,
-                  device, codec, crf, encoder_preset, pix_fmt, compare, quiet, verbose) -> None:
-    """Remove the interference layer from INPUT (a video file, an image, or a URL FFmpeg reads).
+                  device, codec, crf, encoder_preset, pix_fmt, compare, suffix, jobs, quiet, verbose) -> None:
+    """Remove the interference layer from INPUT: a video file, an image, a URL FFmpeg reads, or
+    many files (a folder, a quoted glob, or @list.txt) with -o OUTDIR.
 
     \b
     Examples:
       vstream clean dashcam.mp4                    -> dashcam.clean.mp4
       vstream clean shop.mov -c dashcam --crf 20 -o out.mp4
       vstream clean photo.jpg --compare            -> photo.compare.jpg
+      vstream clean /archive/2024 -o /clean/2024   -> every video, same tree, resumable
     """
     setup_logging(quiet, verbose)
     with user_errors():
@@ -54,6 +59,11 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, max_
             "max_side": max_side, "workers": workers, "device": device, "encode.codec": codec,
             "encode.crf": crf, "encode.preset": encoder_preset, "encode.pix_fmt": pix_fmt,
         })
+        if is_archive_spec(source):
+            if output is None:
+                raise click.UsageError("cleaning many files needs -o OUTDIR")
+            clean_many(source, output, config, suffix, address, jobs, quiet)
+            return
         output = output or default_output(source, compare)
         if output.exists() and not overwrite:
             raise OutputError(f"{output} exists; pass --overwrite to replace it")
@@ -74,3 +84,24 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, max_
         status(f"warning: {report.decode_errors} undecodable packets in {redact(source)} were skipped", quiet)
     status(f"wrote {report.output}: {report.frames} frames in {report.seconds:.1f} s "
            f"({report.fps:.1f} fps)", quiet)
+
+
+def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, address: str | None,
+               jobs: int | None, quiet: bool) -> None:
+    """Archive mode: a line per finished file, a summary, exit code 123 if any file failed."""
+
+    def on_file(source: str, result: dict) -> None:
+        if result["state"] == "failed":
+            status(f"error: cannot clean {source}: {result['error']}")
+        else:
+            status(f"done: {source} ({result['frames']} frames)", quiet)
+
+    report = clean_archive(spec, outdir, config, suffix=suffix, address=address, jobs=jobs, on_file=on_file)
+    hours = report.footage_s / 3600
+    status(
+        f"{report.done} done, {report.skipped_done} already done, {len(report.failed)} failed, "
+        f"{report.skipped_other} non-video skipped; {hours:.2f} h of footage in {report.seconds:.0f} s "
+        f"({report.frames / max(report.seconds, 1e-9):.1f} fps)",
+        quiet and not report.failed,
+    )
+    raise SystemExit(report.exit_code)

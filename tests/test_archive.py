@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vstream.archive import Manifest, clean_archive, expand, output_for
+from vstream.config import load_config
+from vstream.errors import InputOpenError
+
+from media import make_clip, read_video
+
+
+@pytest.fixture
+def footage(tmp_path) -> Path:
+    root = tmp_path / "footage"
+    (root / "day1").mkdir(parents=True)
+    (root / "day2").mkdir()
+    make_clip(root / "day1" / "a.mp4", frames=10, width=96, height=64)
+    make_clip(root / "day1" / "b.mkv", frames=8, width=96, height=64, audio=False)
+    make_clip(root / "day2" / "c.mp4", frames=12, width=96, height=64)
+    (root / "day2" / "notes.txt").write_text("not footage")
+    return root
+
+
+def test_expand_folder_glob_and_list(footage, tmp_path):
+    root, videos, others = expand(str(footage))
+    assert root == footage and [p.name for p in videos] == ["a.mp4", "b.mkv", "c.mp4"]
+    assert [p.name for p in others] == ["notes.txt"]
+    _, globbed, _ = expand(str(footage / "**" / "*.mp4"))
+    assert [p.name for p in globbed] == ["a.mp4", "c.mp4"]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# wanted\n{footage / 'day2' / 'c.mp4'}\n")
+    _, listed, _ = expand(f"@{listing}")
+    assert [p.name for p in listed] == ["c.mp4"]
+    assert output_for(footage / "day1" / "a.mp4", footage, tmp_path / "out", ".clean") == tmp_path / "out" / "day1" / "a.clean.mp4"
+
+
+def test_exception_bad_specs(tmp_path):
+    with pytest.raises(InputOpenError, match="list file not found"):
+        expand(f"@{tmp_path / 'missing.txt'}")
+    listing = tmp_path / "list.txt"
+    listing.write_text(str(tmp_path / "gone.mp4"))
+    with pytest.raises(InputOpenError, match="listed input not found"):
+        expand(f"@{listing}")
+
+
+def test_archive_mirrors_tree_records_failures_and_resumes(footage, tmp_path, dimming_model):
+    (footage / "day2" / "broken.mp4").write_bytes(b"corrupt")
+    out = tmp_path / "out"
+    config = load_config("default", {"model": str(dimming_model), "max_side": 64})
+    report = clean_archive(str(footage), out, config, jobs=2)
+    assert report.done == 3 and report.skipped_other == 1 and report.exit_code == 123
+    assert list(report.failed) == [str((footage / "day2" / "broken.mp4").resolve())]
+    assert len(read_video(out / "day1" / "a.mp4")[0]) == 10
+    assert len(read_video(out / "day2" / "c.mp4")[0]) == 12
+    again = clean_archive(str(footage), out, config, jobs=2)
+    assert again.done == 0 and again.skipped_done == 3 and len(again.failed) == 1
+    states = {Path(k).name: v["state"] for k, v in Manifest(out).entries.items()}
+    assert states == {"a.mp4": "done", "b.mkv": "done", "c.mp4": "done", "broken.mp4": "failed"}
