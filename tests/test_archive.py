@@ -64,3 +64,35 @@ def test_archive_mirrors_tree_records_failures_and_resumes(footage, tmp_path, di
     assert again.done == 0 and again.skipped_done == 3 and len(again.failed) == 1
     states = {Path(k).name: v["state"] for k, v in Manifest(out).entries.items()}
     assert states == {"a.mp4": "done", "b.mkv": "done", "c.mp4": "done", "broken.mp4": "failed"}
+
+
+def test_driver_killed_mid_run_then_resumed_gives_the_uninterrupted_outputs(tmp_path, dimming_model):
+    root = tmp_path / "footage"
+    root.mkdir()
+    for i in range(6):
+        make_clip(root / f"clip{i}.mp4", frames=90, width=192, height=108)
+    script = (
+        "import sys; from pathlib import Path; from vstream.archive import clean_archive; "
+        "from vstream.config import load_config; "
+        f"c = load_config('default', {{'model': {str(dimming_model)!r}, 'max_side': 64, 'encode.preset': 'medium'}}); "
+        "clean_archive(sys.argv[1], Path(sys.argv[2]), c, jobs=1)"
+    )
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(root), str(killed)], start_new_session=True)
+    manifest = killed / ".vstream-manifest.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (manifest.is_file() and manifest.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = manifest.read_text().count("\n")
+    assert 2 <= finished < 6, "the kill should land mid-run"
+    config = load_config("default", {"model": str(dimming_model), "max_side": 64, "encode.preset": "medium"})
+    resumed = clean_archive(str(root), killed, config, jobs=1)
+    assert resumed.skipped_done >= 2 and resumed.done + resumed.skipped_done == 6
+    clean_archive(str(root), clean, config, jobs=1)
+    names = sorted(p.name for p in killed.iterdir())
+    assert names == sorted(p.name for p in clean.iterdir())  # no stale partial files
+    for i in range(6):
+        a, b = read_video(killed / f"clip{i}.mp4")[0], read_video(clean / f"clip{i}.mp4")[0]
+        assert len(a) == len(b) == 90 and all(np.array_equal(x, y) for x, y in zip(a, b))
