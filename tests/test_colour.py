@@ -62,3 +62,15 @@ def test_hstack():
     both = colour.to_rgb(colour.hstack(a, b))
     np.testing.assert_array_equal(both[:, :32], colour.to_rgb(a))
     np.testing.assert_array_equal(both[:, 32:], colour.to_rgb(b))
+
+
+def test_frame_already_small_enough(rng):
+    """No pyramid level: the residual is applied at full size, chroma halved (4:2:0 cannot hold
+    per-pixel colour noise, so the residual here is smooth, as a real interference layer is)."""
+    import cv2
+
+    i420 = colour.from_rgb(synthetic_frame(5, 96, 64))
+    shapes = pyramid.level_shapes(64, 96, 0)
+    residual = cv2.GaussianBlur(rng.normal(0, 0.3, (64, 96, 3)).astype(np.float32), (0, 0), 3)
+    ours = colour.to_rgb(apply_residual_i420(i420, residual, shapes))
+    assert psnr(ours, apply_residual(colour.to_rgb(i420), residual, shapes)) > 35

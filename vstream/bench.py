@@ -143,3 +143,21 @@ def bench_size(sample: Path, size: str, frames: int, config: CleanConfig, workdi
     width, height = SIZES[size]
     ms, shape = network_ms(config.model_path(), height, width, config.max_side, config.threads_per_worker)
     return SizeResult(size, frames, plain, cleaned, ms, shape)
+
+
+def fidelity(source: Path, config: CleanConfig, workdir: Path) -> tuple[float, int]:
+    """PSNR (dB, RGB, over the whole clip) of ``vstream clean``'s output against its input, and
+    the frame count. On footage with nothing to remove it should stay high: no side effects.
+    With ``config.encode.crf == 0`` (lossless x264) it measures the cleaner alone."""
+    output = workdir / f"fidelity-{source.stem}-crf{config.encode.crf}.mkv"
+    clean_video(str(source), output, config)
+    squared, count, frames = 0.0, 0, 0
+    with VideoReader(source) as original, VideoReader(output) as cleaned:
+        pairs = zip(original.items(passthrough=False), cleaned.items(passthrough=False))
+        for a, b in pairs:
+            diff = colour.to_rgb(a.i420).astype(np.float64) - colour.to_rgb(b.i420)
+            squared += float(np.square(diff).sum())
+            count += diff.size
+            frames += 1
+    mse = squared / count
+    return (10 * np.log10(255.0**2 / mse) if mse else float("inf")), frames

@@ -33,12 +33,17 @@ def apply_residual_i420(
 
     The RGB residual becomes a Y/U/V correction at the small level (the conversion is linear);
     Y's is expanded through every level, U's and V's through all but the first (they start at
-    half size). A pixel whose correction rounds to zero comes out bit-identical.
+    half size; with no level at all they are halved). A pixel whose correction rounds to zero
+    comes out bit-identical.
     """
     delta = colour.rgb_delta_to_yuv(residual * np.float32(255.0 * strength))
     y, u, v = colour.planes(i420)
-    corrections = (pyramid.expand(np.ascontiguousarray(delta[..., 0]), shapes),
-                   *(pyramid.expand(np.ascontiguousarray(delta[..., c]), shapes[1:]) for c in (1, 2)))
+    delta_y, delta_u, delta_v = cv2.split(delta)
+    if len(shapes) == 1:  # the network saw the full frame: halve the chroma correction instead
+        delta_u, delta_v = (cv2.resize(d, u.shape[::-1], interpolation=cv2.INTER_AREA) for d in (delta_u, delta_v))
+    else:
+        delta_u, delta_v = (pyramid.expand(d, shapes[1:]) for d in (delta_u, delta_v))
+    corrections = (pyramid.expand(delta_y, shapes), delta_u, delta_v)
     return colour.join(*(cv2.subtract(p, d, dtype=cv2.CV_8U) for p, d in zip((y, u, v), corrections)))
 
 

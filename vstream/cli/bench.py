@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from ..bench import SIZES, bench_size
+from ..bench import SIZES, bench_size, fidelity
 from ..config import load_config
 from ..samples import sample_clip
 from .common import quiet_option, setup_logging, status, user_errors
@@ -18,15 +19,18 @@ from .common import quiet_option, setup_logging, status, user_errors
 @click.option("--input", "sample", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Clip to scale to each size. Default: the sample that ships with vstream.")
 @click.option("--sizes", default="720p,1080p", show_default=True,
-              help=f"Comma-separated, from {', '.join(SIZES)}.")
+              help=f"Comma-separated, from {', '.join(SIZES)}; empty for none.")
 @click.option("--frames", type=click.IntRange(min=10), default=150, show_default=True)
 @click.option("-c", "--config", "preset", default="default", show_default=True, help="Preset or YAML file.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process).")
 @click.option("--preset", "encoder_preset", help="Encoder preset for both runs.")
+@click.option("--fidelity", "clean_clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also clean this clip (repeatable) and report output-vs-input PSNR: on footage "
+                   "with nothing to remove it should stay high. Skips the speed runs if --sizes is empty.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of a table.")
 @quiet_option
-def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset, as_json, quiet) -> None:
+def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset, clean_clips, as_json, quiet) -> None:
     """Time `vstream clean` against a plain PyAV transcode with the same encoder settings.
 
     Both run back to back on the same clip; the ratio of their fps is the figure to compare
@@ -41,13 +45,24 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
         config = load_config(preset, {"model": str(model) if model else None, "workers": workers,
                                       "encode.preset": encoder_preset})
         sample = sample or sample_clip()
-        results = []
+        results, psnrs = [], []
         with tempfile.TemporaryDirectory(prefix="vstream-bench-") as workdir:
             for size in names:
                 status(f"bench {size}: {frames} frames, {config.encode.codec} {config.encode.preset}", quiet)
                 results.append(bench_size(sample, size, frames, config, Path(workdir)))
+            for clip in clean_clips:
+                status(f"fidelity: {clip.name}", quiet)
+                row = {"clip": clip.name}
+                for label, crf in (("psnr_db", config.encode.crf), ("psnr_lossless_db", 0)):
+                    row[label], row["frames"] = fidelity(clip, replace(config, encode=replace(config.encode, crf=crf)), Path(workdir))
+                psnrs.append(row)
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        click.echo(json.dumps({"speed": [r.as_dict() for r in results], "fidelity": psnrs}, indent=2))
+        return
+    for row in psnrs:
+        click.echo(f"{row['clip']:32} {row['frames']:5d} frames  PSNR out vs in {row['psnr_db']:.2f} dB "
+                   f"(crf {config.encode.crf}), {row['psnr_lossless_db']:.2f} dB (lossless encode)")
+    if not results:
         return
     click.echo(f"{'size':6} {'transcode fps':>14} {'clean fps':>10} {'ratio':>6} {'start s':>8} "
                f"{'peak MB (t/c)':>14} {'net ms':>7} {'net input':>9}")
