@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -58,15 +59,27 @@ class VideoReader:
     demux order, so the writer can copy them without opening the input twice.
     """
 
-    def __init__(self, source: str | Path, options: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        source: str | Path,
+        options: dict[str, str] | None = None,
+        timeout: tuple[float, float] | None = None,
+        live: bool = False,
+    ) -> None:
+        """``timeout``: (open, read) seconds for network input; ``live``: a camera feed, decoded
+        with slice threading only (frame threading holds frames back) and read as it comes."""
         self.source = str(source)
         self.name = redact(self.source)
-        if "://" not in self.source and not Path(self.source).is_file():
+        if "://" not in self.source and not self.source.startswith("pipe:") and not Path(self.source).is_file():
             raise InputOpenError(f"input not found: {self.name}")
+        started = time.monotonic()
         try:
-            self.container = av.open(self.source, options=options or {})
+            self.container = av.open(self.source, options=options or {}, timeout=timeout)
         except av.FFmpegError as exc:
-            raise InputOpenError(f"cannot open {self.name}: {_reason(exc)}") from None
+            reason = _reason(exc)
+            if timeout and time.monotonic() - started >= timeout[0]:
+                reason = f"timed out: no answer within {timeout[0]:g} s"
+            raise InputOpenError(f"cannot open {self.name}: {reason}") from None
         if not self.container.streams.video:
             self.container.close()
             raise InputOpenError(f"no video stream in {self.name}")
@@ -77,13 +90,14 @@ class VideoReader:
             raise InputOpenError(
                 f"{self.name} is {width}x{height}: odd frame sizes are not supported (yuv420p)"
             )
-        self.video.thread_type = "AUTO"
+        self.video.thread_type = "SLICE" if live else "AUTO"
         self.copy_streams = [
             s for s in self.container.streams if s.type in ("audio", "subtitle")
         ]
         self.rotation = 0
         self.colour_tags: dict[str, int] = {}
         self.decode_errors = 0
+        self.stop_reason: str | None = None  # why reading stopped early (None: end of input)
 
     @property
     def info(self) -> VideoInfo:
@@ -134,7 +148,8 @@ class VideoReader:
                     index += 1
         except av.FFmpegError as exc:  # a truncated or corrupt container: keep what decoded
             self.decode_errors += 1
-            log.warning("stopped reading %s: %s", self.name, _reason(exc))
+            self.stop_reason = _reason(exc)
+            log.warning("stopped reading %s: %s", self.name, self.stop_reason)
         if index == 0:
             raise DecodeError(f"no decodable video frames in {self.name}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -126,96 +127,130 @@ def clean_video(
         if on_start:
             on_start(reader.info.frames)
         staging = staging_path(output)
-        smoother = ResidualSmoother(config.temporal)
-        job = _VideoJob(reader, runner, smoother, config, staging, compare, on_frame)
+        stages = CleanStages(runner, ResidualSmoother(config.temporal), config, compare)
+        sink = _FileSink(reader, config, staging, on_frame)
+        items = Prefetcher(reader.items(), depth=8, name="vstream-decode")
         try:
-            job.run(max_in_flight=config.max_in_flight or 2 * max(1, workers) * (config.batch if workers else 1))
+            try:
+                interrupted = stages.run(items, sink.put, default_in_flight(config, workers))
+            finally:
+                items.stop()
+                sink.close()
         except BaseException:
             staging.unlink(missing_ok=True)
             raise
         finally:
             runner.close()
-    final = output if not job.interrupted else output.with_name(f"{output.stem}.partial{output.suffix}")
-    if job.frames_written:
+    final = output if not interrupted else output.with_name(f"{output.stem}.partial{output.suffix}")
+    if sink.frames_written:
         os.replace(staging, final)
     else:
         staging.unlink(missing_ok=True)
     return CleanReport(
-        final, job.frames_written, time.perf_counter() - start, startup_s, smoother.cuts,
-        reader.decode_errors, job.interrupted,
+        final, sink.frames_written, time.perf_counter() - start, startup_s, stages.smoother.cuts,
+        reader.decode_errors, interrupted,
     )
 
 
-class _VideoJob:
-    """One pass over a video: owns the reader thread, the in-flight queue and the writer thread."""
+def default_in_flight(config: CleanConfig, workers: int) -> int:
+    """Frames submitted and not yet finished: the config's cap, else two batches per worker."""
+    return config.max_in_flight or 2 * max(1, workers) * (config.batch if workers else 1)
 
-    def __init__(self, reader, runner, smoother, config, staging, compare, on_frame) -> None:
-        self.reader: VideoReader = reader
-        self.runner: Runner = runner
-        self.smoother: ResidualSmoother = smoother
-        self.config: CleanConfig = config
-        self.staging: Path = staging
+
+@dataclass(frozen=True)
+class Discontinuity:
+    """Put by a live source between frames when the input was lost and came back ``gap_s`` later.
+
+    :meth:`CleanStages.run` finishes the frames before it, restarts temporal smoothing, and hands
+    it on to the sink, which may start a new segment.
+    """
+
+    gap_s: float
+
+
+Item = Frame | av.Packet | Discontinuity
+
+
+class CleanStages:
+    """pyramid → infer → smooth → reconstruct over a stream of frames, in order, with a hard cap
+    on frames submitted and not yet finished. Shared by the file and the live pipelines, which
+    differ only in their sources and sinks."""
+
+    def __init__(self, runner: Runner, smoother: ResidualSmoother, config: CleanConfig, compare: bool = False) -> None:
+        self.runner = runner
+        self.smoother = smoother
+        self.config = config
         self.compare = compare
-        self.on_frame = on_frame
-        self.writer: VideoWriter | None = None
-        self.sink: Consumer | None = None
-        self.early_packets: list[av.Packet] = []
-        self.frames_written = 0
-        self.interrupted = False
 
-    def run(self, max_in_flight: int) -> None:
-        try:
-            self._run(max_in_flight)
-        finally:
-            self._close_writer()
+    def run(self, items: Iterable[Item], emit: Callable[[Item], None], max_in_flight: int) -> bool:
+        """Clean every frame of ``items`` and ``emit`` it (other items pass through in order).
 
-    def _run(self, max_in_flight: int) -> None:
+        Ctrl-C (KeyboardInterrupt) stops reading; the frames already submitted are still
+        finished and emitted. Returns whether it was interrupted.
+        """
         in_flight: deque[tuple[Frame, np.ndarray, list[tuple[int, int]]]] = deque()
-        items = Prefetcher(self.reader.items(), depth=8, name="vstream-decode")
+        interrupted = False
         try:
             for item in items:
-                if isinstance(item, av.Packet):
-                    self._emit(item)
+                if isinstance(item, Frame):
+                    shapes = _shapes(item.size, self.config.max_side)
+                    small = pyramid.downsample_i420(item.i420, len(shapes) - 1)
+                    self.runner.submit(small)
+                    in_flight.append((item, small, shapes))
+                    if len(in_flight) >= max_in_flight:
+                        emit(self._finish(*in_flight.popleft()))
                     continue
-                shapes = _shapes(item.size, self.config.max_side)
-                small = pyramid.downsample_i420(item.i420, len(shapes) - 1)
-                self.runner.submit(small)
-                in_flight.append((item, small, shapes))
-                if len(in_flight) >= max_in_flight:
-                    self._finish(*in_flight.popleft())
+                if isinstance(item, Discontinuity):
+                    while in_flight:
+                        emit(self._finish(*in_flight.popleft()))
+                    self.smoother.reset()
+                emit(item)
         except KeyboardInterrupt:
-            self.interrupted = True
-        finally:
-            items.stop()
+            interrupted = True
         try:
-            while in_flight:  # drain: every frame submitted is encoded, also after Ctrl-C
-                self._finish(*in_flight.popleft())
+            while in_flight:  # drain: every frame submitted is emitted, also after Ctrl-C
+                emit(self._finish(*in_flight.popleft()))
         except KeyboardInterrupt:
-            self.interrupted = True
+            interrupted = True
+        return interrupted
 
-    def _finish(self, frame: Frame, small: np.ndarray, shapes: list[tuple[int, int]]) -> None:
+    def _finish(self, frame: Frame, small: np.ndarray, shapes: list[tuple[int, int]]) -> Frame:
         residual = self.smoother.smooth(small, self.runner.next_result())
         cleaned = apply_residual_i420(frame.i420, residual, shapes, self.config.strength)
         out = colour.hstack(frame.i420, cleaned) if self.compare else cleaned
-        self._emit(Frame(frame.index, frame.pts, frame.time_base, out))
+        return Frame(frame.index, frame.pts, frame.time_base, out)
 
-    def _emit(self, item: Frame | av.Packet) -> None:
-        if self.sink is None:
-            if isinstance(item, av.Packet):  # the writer opens at the first frame (its rotation)
+
+class _FileSink:
+    """The output file of :func:`clean_video`: opened at the first frame (its width and the
+    input's rotation), pass-through packets copied, encoding on its own thread."""
+
+    def __init__(self, reader: VideoReader, config: CleanConfig, staging: Path, on_frame: ProgressFn | None) -> None:
+        self.reader = reader
+        self.config = config
+        self.staging = staging
+        self.on_frame = on_frame
+        self.writer: VideoWriter | None = None
+        self.consumer: Consumer | None = None
+        self.early_packets: list[av.Packet] = []
+        self.frames_written = 0
+
+    def put(self, item: Frame | av.Packet) -> None:
+        if self.consumer is None:
+            if isinstance(item, av.Packet):  # the writer opens at the first frame
                 self.early_packets.append(item)
                 return
-            self._open_writer(item)
-        self.sink.put(item)
+            self._open(item)
+        self.consumer.put(item)
 
-    def _open_writer(self, first: Frame) -> None:
-        info = self.reader.info
+    def _open(self, first: Frame) -> None:
         self.writer = VideoWriter(
-            self.staging, info, self.config.encode, self.reader.copy_streams,
+            self.staging, self.reader.info, self.config.encode, self.reader.copy_streams,
             width=first.size[1], rotation=self.reader.rotation, colour_tags=self.reader.colour_tags,
         )
-        self.sink = Consumer(self._write, depth=16, name="vstream-encode")
+        self.consumer = Consumer(self._write, depth=16, name="vstream-encode")
         for packet in self.early_packets:
-            self.sink.put(packet)
+            self.consumer.put(packet)
         self.early_packets.clear()
 
     def _write(self, item: Frame | av.Packet) -> None:
@@ -227,11 +262,11 @@ class _VideoJob:
         if self.on_frame:
             self.on_frame(1)
 
-    def _close_writer(self) -> None:
+    def close(self) -> None:
         if self.writer is None:
             return
         try:
-            self.sink.close()
+            self.consumer.close()
         finally:
             self.writer.close()
 
