@@ -11,18 +11,19 @@ import av
 import numpy as np
 
 from .decode import VideoInfo
-from .errors import ConfigError, OutputError
+from .errors import ConfigError, OutputError, redact
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    """Encoder options, named as in ffmpeg (``-c:v``, ``-crf``, ``-preset``, ``-pix_fmt``)."""
+    """Encoder options, named as in ffmpeg (``-c:v``, ``-crf``, ``-preset``, ``-tune``, ``-pix_fmt``)."""
 
     codec: str = "libx264"
     crf: int | None = 18
     preset: str | None = "veryfast"
+    tune: str | None = None  # zerolatency for live output: no lookahead, no frames held back
     pix_fmt: str = "yuv420p"
 
     def __post_init__(self) -> None:
@@ -46,6 +47,8 @@ class EncodeSettings:
             options["crf"] = str(self.crf)
         if self.preset:
             options["preset"] = self.preset
+        if self.tune:
+            options["tune"] = self.tune
         return options
 
 
@@ -55,12 +58,13 @@ class VideoWriter:
     Frames keep the input's pts and time base; the display rotation is carried over. Use as a
     context manager: leaving it drains the encoder and closes the file, also after an error.
     ``colour_tags`` (the input frames' colorspace, range, primaries, transfer) are set on every
-    frame, so players interpret the untouched planes as the input's.
+    frame, so players interpret the untouched planes as the input's. ``path`` may be a URL or
+    ``pipe:1`` (with ``container_format``); ``container_options`` go to the muxer.
     """
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         info: VideoInfo,
         settings: EncodeSettings,
         copy_streams: list[av.stream.Stream] = (),
@@ -68,11 +72,12 @@ class VideoWriter:
         rotation: int = 0,
         colour_tags: dict[str, int] | None = None,
         container_format: str | None = None,
+        container_options: dict[str, str] | None = None,
     ) -> None:
         try:
-            self.container = av.open(str(path), "w", format=container_format)
+            self.container = av.open(str(path), "w", format=container_format, options=container_options or {})
         except (av.FFmpegError, ValueError) as exc:
-            raise OutputError(f"cannot write {path}: {exc}") from None
+            raise OutputError(redact(f"cannot write {path}: {exc}")) from None
         rate = info.average_rate or Fraction(25)
         self.video = self.container.add_stream(settings.codec, rate=rate, options=settings.options)
         self.video.width = width or info.width
@@ -114,7 +119,9 @@ class VideoWriter:
         """Encode a PyAV frame as it is (the plain-transcode path of ``vstream bench``)."""
         if frame.pts is None:
             frame.pts = self.frames * self._fallback_step
-        frame.time_base = self.video.time_base
+        # The pts are in the input's time base, which the codec context keeps; the stream's
+        # changes to the muxer's (1/1000 for Matroska) once the first packet is muxed.
+        frame.time_base = self.video.codec_context.time_base
         self.container.mux(self.video.encode(frame))
         self.frames += 1
 

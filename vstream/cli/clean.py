@@ -11,19 +11,50 @@ from ..config import CleanConfig, load_config
 from ..decode import is_image
 from ..errors import OutputError, redact
 from ..model_contract import KINDS
+from ..live import LiveOptions, clean_live, is_live
 from ..pipeline import clean_still, clean_video, default_output
 from .common import FrameProgress, quiet_option, setup_logging, sigterm_as_interrupt, status, user_errors, verbose_option
 
-EXIT_INTERRUPTED = 130
+LIVE_PRESET = "live"
+
+
+def live_options(command):
+    """The options that only live input reads."""
+    for option in reversed((
+        click.option("--live/--no-live", default=None,
+                     help="Treat INPUT as a live feed (default for rtsp, rtsps, rtmp, srt, udp and -; "
+                          "pass it for an http(s) stream)."),
+        click.option("--rtsp-transport", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True,
+                     help="RTSP transport for live input."),
+        click.option("--open-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+                     help="Seconds to wait for a live feed to answer."),
+        click.option("--read-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+                     help="Seconds of silence after which a live feed counts as lost (then reconnected)."),
+        click.option("--max-retries", type=click.IntRange(min=0),
+                     help="Reconnect attempts in a row before giving up. Default: never give up."),
+        click.option("--retry-for", type=click.FloatRange(min=0),
+                     help="Seconds without frames before giving up. Default: never give up."),
+        click.option("--max-wait", type=click.FloatRange(min=0), default=0.15, show_default=True,
+                     help="Drop policy: a frame that waited longer than this many seconds for the "
+                          "cleaner is dropped (oldest first, counted) so latency cannot grow."),
+        click.option("--segment-time", type=click.FloatRange(min=1), default=60.0, show_default=True,
+                     help="Seconds per segment file when recording a live feed."),
+        click.option("--stats", is_flag=True,
+                     help="Every 5 s: input and output fps, dropped frames, added latency p50/p95."),
+    )):
+        command = option(command)
+    return command
 
 
 @click.command("clean")
 @click.argument("source", metavar="INPUT")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file. Default: INPUT's name with .clean before the extension.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Output file. Default: INPUT's name with .clean before the extension. Live: a "
+                   "file name for the segments, rtsp://… or rtmp://… to push to, or - for MPEG-TS on stdout.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-@click.option("-c", "--config", "preset", default="default", show_default=True,
-              help="Preset name (default, dashcam) or a YAML file; the flags below override it.")
+@click.option("-c", "--config", "preset",
+              help="Preset name (default, dashcam, live) or a YAML file; the flags below override it. "
+                   "Default: live for live input, else default.")
 @click.option("--kind", type=click.Choice(KINDS), help="Interference to remove (picks the shipped model).")
 @click.option("--model", type=click.Path(path_type=Path), help="An .onnx model instead of the shipped one.")
 @click.option("--strength", type=click.FloatRange(0, 1), help="0 keeps the input, 1 removes the full layer.")
@@ -38,12 +69,15 @@ EXIT_INTERRUPTED = 130
 @click.option("--compare", is_flag=True, help="Write INPUT | CLEANED side by side, to judge the result.")
 @click.option("--suffix", default="", help="Archives: added to each output's name (OUTDIR mirrors the input tree).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Archives: files cleaned at once (default: the cluster's CPUs).")
+@live_options
 @quiet_option
 @verbose_option
 def clean_command(source, output, overwrite, preset, kind, model, strength, max_side, workers, address,
-                  device, codec, crf, encoder_preset, pix_fmt, compare, suffix, jobs, quiet, verbose) -> None:
-    """Remove the interference layer from INPUT: a video file, an image, a URL FFmpeg reads, or
-    many files (a folder, a quoted glob, or @list.txt) with -o OUTDIR.
+                  device, codec, crf, encoder_preset, pix_fmt, compare, suffix, jobs, live, rtsp_transport,
+                  open_timeout, read_timeout, max_retries, retry_for, max_wait, segment_time, stats, quiet, verbose) -> None:
+    """Remove the interference layer from INPUT: a video file, an image, a URL FFmpeg reads,
+    many files (a folder, a quoted glob, or @list.txt) with -o OUTDIR, or a live feed
+    (rtsp://, rtsps://, rtmp://, srt://, udp://, or - for a stream on stdin).
 
     \b
     Examples:
@@ -51,14 +85,27 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, max_
       vstream clean shop.mov -c dashcam --crf 20 -o out.mp4
       vstream clean photo.jpg --compare            -> photo.compare.jpg
       vstream clean /archive/2024 -o /clean/2024   -> every video, same tree, resumable
+      vstream clean rtsp://cam/live -o rec/cam.mkv --stats  -> rec/cam-<UTC start>.mkv each 60 s
+      vstream clean rtsp://cam/live -o - | ffplay -
     """
     setup_logging(quiet, verbose)
+    live = is_live(source) if live is None else live
     with user_errors():
-        config = load_config(preset, {
+        config = load_config(preset or (LIVE_PRESET if live else "default"), {
             "kind": kind, "model": str(model) if model else None, "strength": strength,
             "max_side": max_side, "workers": workers, "device": device, "encode.codec": codec,
             "encode.crf": crf, "encode.preset": encoder_preset, "encode.pix_fmt": pix_fmt,
         })
+        if live:
+            if compare:
+                raise click.UsageError("--compare is for files, not live input")
+            if output is None:
+                raise click.UsageError("live input needs -o: a file name for segments, rtsp://… or -")
+            options = LiveOptions(rtsp_transport, open_timeout, read_timeout, max_retries, retry_for,
+                                  max_wait_s=max_wait, segment_time_s=segment_time)
+            _clean_live(source, output, config, options, address, stats and not quiet, quiet)
+            return
+        output = Path(output) if output else None
         if is_archive_spec(source):
             if output is None:
                 raise click.UsageError("cleaning many files needs -o OUTDIR")
@@ -105,3 +152,15 @@ def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, addres
         quiet and not report.failed,
     )
     raise SystemExit(report.exit_code)
+
+
+def _clean_live(source, output, config, options, address, stats, quiet) -> None:
+    """Run a live clean until SIGINT/SIGTERM (exit 0) or until the feed is given up on (exit 1)."""
+    with sigterm_as_interrupt():
+        report = clean_live(source, output, config, options, address=address,
+                            on_stats=(lambda line: status(line)) if stats else None)
+    written = ", ".join(report.outputs) or "nothing"
+    status(f"{'stopped' if report.interrupted else 'input ended'}: {report.frames_in} frames in, "
+           f"{report.frames_out} out, {report.dropped} dropped, {report.reconnects} reconnects, "
+           f"added latency p50 {report.latency_p50_ms:.0f} ms p95 {report.latency_p95_ms:.0f} ms "
+           f"over {report.seconds:.0f} s; wrote {written}", quiet)

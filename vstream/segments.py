@@ -1,0 +1,168 @@
+"""Live outputs: segment files, a push to an RTSP/RTMP server, or MPEG-TS on stdout.
+
+Every sink encodes on its own thread behind a short queue, so a slow encoder shows up as dropped
+input frames (counted by the live source) rather than as growing latency.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from .decode import VideoInfo
+from .encode import EncodeSettings, VideoWriter
+from .errors import OutputError, redact
+from .frame import Frame
+from .outputs import check_writable, staging_path
+from .pipeline import Discontinuity
+from .threads import Consumer
+
+STDOUT = "-"
+PUSH_FORMATS = {"rtsp": "rtsp", "rtsps": "rtsp", "rtmp": "flv", "rtmps": "flv"}
+_QUEUE = 2  # frames waiting for the encoder
+
+
+class LiveSink(Protocol):
+    """Where cleaned live frames go; :attr:`outputs` names what was written (redacted)."""
+
+    outputs: list[str]
+
+    def put(self, item: Frame | Discontinuity) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_sink(
+    output: str, settings: EncodeSettings, segment_time_s: float, on_written: Callable[[Frame], None]
+) -> LiveSink:
+    """``-`` → MPEG-TS on stdout; ``rtsp://``/``rtmp://`` → pushed there; else segment files."""
+    if output == STDOUT:
+        return StreamSink("pipe:1", "mpegts", {"flush_packets": "1"}, settings, on_written)
+    scheme = urlsplit(output).scheme.lower()
+    if scheme in PUSH_FORMATS:
+        options = {"rtsp_transport": "tcp"} if PUSH_FORMATS[scheme] == "rtsp" else {}
+        return StreamSink(output, PUSH_FORMATS[scheme], options, settings, on_written)
+    if "://" in output:
+        raise OutputError(f"cannot push to {redact(output)}: use rtsp://, rtsps://, rtmp:// or rtmps://")
+    return SegmentSink(Path(output), segment_time_s, settings, on_written)
+
+
+class _EncodingSink:
+    """Encodes frames on a background thread into writers that subclasses open and close."""
+
+    def __init__(self, settings: EncodeSettings, on_written: Callable[[Frame], None]) -> None:
+        self.settings = settings
+        self.on_written = on_written
+        self.outputs: list[str] = []
+        self.writer: VideoWriter | None = None
+        self._consumer = Consumer(self._handle, depth=_QUEUE, name="vstream-encode")
+
+    def put(self, item: Frame | Discontinuity) -> None:
+        self._consumer.put(item)
+
+    def close(self) -> None:
+        """Encode what is queued, then drain the encoder and finalise the output."""
+        try:
+            self._consumer.close()
+        finally:
+            self._close_writer()
+
+    def _handle(self, item: Frame | Discontinuity) -> None:
+        if isinstance(item, Discontinuity):
+            self._gap()
+            return
+        if self.writer is None:
+            self.writer = self._open_writer(item)
+        self._write(item)
+        self.on_written(item)
+
+    def _info(self, frame: Frame) -> VideoInfo:
+        height, width = frame.size
+        return VideoInfo(width, height, frame.time_base, None, 0, None, "")
+
+    def _write(self, frame: Frame) -> None:
+        self.writer.write(frame.i420, frame.pts)
+
+    def _gap(self) -> None:
+        """The input came back after an outage (timestamps are already rebased past it)."""
+
+    def _open_writer(self, first: Frame) -> VideoWriter:
+        raise NotImplementedError
+
+    def _close_writer(self) -> None:
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            writer.close()
+
+
+class StreamSink(_EncodingSink):
+    """One continuous stream (stdout or a server), kept open across input outages."""
+
+    def __init__(self, url: str, container_format: str, options: dict[str, str], settings: EncodeSettings,
+                 on_written: Callable[[Frame], None]) -> None:
+        super().__init__(settings, on_written)
+        self.url, self.container_format, self.options = url, container_format, options
+
+    def _open_writer(self, first: Frame) -> VideoWriter:
+        writer = VideoWriter(self.url, self._info(first), self.settings,
+                             container_format=self.container_format, container_options=self.options)
+        self.outputs.append("stdout" if self.url == "pipe:1" else redact(self.url))
+        return writer
+
+
+class SegmentSink(_EncodingSink):
+    """Segment files beside ``template``: ``cam.mkv`` → ``cam-20261125T072300Z.mkv``, one per
+    ``segment_time_s`` and a new one after every outage.
+
+    Each segment is written under a hidden staging name and renamed when it is finalised, so a
+    crash loses at most the open segment and a visible name is always a complete, playable file.
+    """
+
+    def __init__(self, template: Path, segment_time_s: float, settings: EncodeSettings,
+                 on_written: Callable[[Frame], None]) -> None:
+        check_writable(template)
+        super().__init__(settings, on_written)
+        self.template = template
+        self.segment_time_s = segment_time_s
+        self._first_pts = 0
+        self._path: Path | None = None
+
+    def _write(self, frame: Frame) -> None:
+        if frame.pts - self._first_pts >= self.segment_time_s / frame.time_base:
+            self._close_writer()
+            self.writer = self._open_writer(frame)
+        self.writer.write(frame.i420, frame.pts - self._first_pts)
+
+    def _gap(self) -> None:
+        self._close_writer()
+
+    def _open_writer(self, first: Frame) -> VideoWriter:
+        self._path = self._segment_path()
+        self._first_pts = first.pts
+        return VideoWriter(staging_path(self._path), self._info(first), self.settings)
+
+    def _close_writer(self) -> None:
+        if self.writer is None:
+            return
+        staging = staging_path(self._path)
+        try:
+            super()._close_writer()
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        os.replace(staging, self._path)
+        self.outputs.append(str(self._path))
+
+    def _segment_path(self) -> Path:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stem, suffix = self.template.stem, self.template.suffix or ".mkv"
+        path = self.template.with_name(f"{stem}-{stamp}{suffix}")
+        n = 1
+        while path.exists() or str(path) in self.outputs:
+            n += 1
+            path = self.template.with_name(f"{stem}-{stamp}-{n}{suffix}")
+        return path
