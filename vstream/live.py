@@ -185,7 +185,8 @@ class LiveSource:
                     self._ready.wait()
                 item, arrival = self._queue.popleft()
                 newer_frame = bool(self._queue) and isinstance(self._queue[0][0], Frame)
-                if not (newer_frame and time.monotonic() - arrival > self.options.max_wait_s):
+                stale = isinstance(item, Frame) and time.monotonic() - arrival > self.options.max_wait_s
+                if not (stale and newer_frame):
                     return item
                 self.stats.dropped_frame(item)
 

@@ -1,0 +1,267 @@
+"""Live feeds against real servers on loopback: GStreamer's rtsp-server as a camera (vstream pulls)
+and FFmpeg's RTSP listen mode (vstream pushes). Skipped with a reason where the server is missing."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vstream.live import LiveOptions, LiveSource, LiveStats, is_live
+from vstream.frame import Frame
+from vstream.pipeline import Discontinuity
+
+from media import make_clip, read_video
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+CAMERA = Path(__file__).with_name("rtsp_camera.py")
+
+
+def _gst_rtsp_server_missing() -> str | None:
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    try:
+        subprocess.run([SYSTEM_PYTHON, "-c", probe], check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return (f"GStreamer's RTSP server is not importable from {SYSTEM_PYTHON} "
+                "(apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good)")
+    return None
+
+
+needs_camera = pytest.mark.skipif(bool(reason := _gst_rtsp_server_missing()), reason=reason or "")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Camera:
+    """The RTSP camera subprocess: rtsp://127.0.0.1:PORT/cam serves ``clip`` to every client."""
+
+    def __init__(self, clip: Path, port: int | None = None) -> None:
+        self.clip, self.port = clip, port or free_port()
+        self.url = f"rtsp://127.0.0.1:{self.port}/cam"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Camera:
+        self.proc = subprocess.Popen([SYSTEM_PYTHON, str(CAMERA), str(self.clip), str(self.port)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready", self.proc.stderr.read()
+        return self
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def camera(tmp_path_factory):
+    cameras = []
+    clips = tmp_path_factory.mktemp("camera")
+
+    def start(frames: int = 90, port: int | None = None) -> Camera:
+        clip = clips / f"camera-{frames}.mp4"
+        if not clip.exists():
+            make_clip(clip, frames=frames, width=320, height=180, fps=30, audio=False)
+        cameras.append(Camera(clip, port).start())
+        return cameras[-1]
+
+    yield start
+    for cam in cameras:
+        if cam.proc.poll() is None:
+            cam.kill()
+
+
+def vstream(*args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "vstream", "clean", *args], stderr=subprocess.PIPE,
+                            text=True, **popen)
+
+
+def model_args(model: Path) -> list[str]:
+    return ["--model", str(model), "--max-side", "64", "--workers", "0"]
+
+
+def pts_seconds(path: Path) -> list[float]:
+    _, pts, time_base = read_video(path)
+    return [float(p * time_base) for p in pts]
+
+
+@needs_camera
+def test_cardinality_rtsp_camera(camera, dimming_model, tmp_path):
+    """N frames in, N frames out, one segment, 30 fps timestamps; credentials never shown."""
+    cam = camera(frames=90)
+    url = cam.url.replace("rtsp://", "rtsp://user:secret@")
+    # --max-wait 2: the server sends its first second in one burst; this test is about counting.
+    (tmp_path / "rec").mkdir()
+    proc = vstream(url, "-o", str(tmp_path / "rec" / "cam.mkv"), "--max-retries", "0", "--max-wait", "2",
+                   *model_args(dimming_model))
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "90 frames in, 90 out, 0 dropped" in stderr and "secret" not in stderr
+    [segment] = (tmp_path / "rec").iterdir()
+    assert segment.name.startswith("cam-") and segment.suffix == ".mkv"
+    times = pts_seconds(segment)
+    assert len(times) == 90
+    assert np.allclose(np.diff(times), 1 / 30, atol=0.002)
+    # The dimming model removes a known layer: cleaned, not copied.
+    assert np.mean(read_video(segment)[0][45]) < np.mean(read_video(cam.clip)[0][45]) - 5
+
+
+@needs_camera
+def test_reconnects_after_server_restart(camera, dimming_model, tmp_path):
+    """Server killed and restarted mid-stream: vstream logs the gap, reconnects, and the MPEG-TS on
+    stdout goes on with increasing timestamps that jump over the outage."""
+    cam = camera(frames=600)
+    out = tmp_path / "out.ts"
+    with out.open("wb") as stdout:
+        proc = vstream(cam.url, "-o", "-", "--read-timeout", "2", "--max-wait", "2", *model_args(dimming_model),
+                       stdout=stdout)
+        lines = _lines(proc)
+        time.sleep(4)
+        cam.kill()
+        assert _wait_for(lines, "reconnect attempt 1"), lines
+        time.sleep(1.5)
+        camera(frames=600, port=cam.port)
+        assert _wait_for(lines, "reconnected to"), lines
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, lines
+    assert any("stopped:" in line and "1 reconnects" in line for line in lines), lines
+    times = pts_seconds(out)
+    steps = np.diff(times)
+    assert len(times) > 60 and (steps > 0).all()
+    assert steps.max() > 1.4  # the outage, kept at its wall-clock length
+
+
+def test_silent_server_times_out_retries_and_gives_up(dimming_model, tmp_path):
+    """A server that accepts and sends nothing: open timeout, a logged retry each time, one clear
+    error line, exit 1, no traceback and no password."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        held = []
+        threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(3)], daemon=True).start()
+        url = f"rtsp://user:secret@127.0.0.1:{server.getsockname()[1]}/cam"
+        proc = vstream(url, "-o", str(tmp_path / "cam.mkv"), "--open-timeout", "1", "--max-retries", "2",
+                       *model_args(dimming_model))
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    assert stderr.count("timed out: no answer within 1 s") >= 3
+    assert "reconnect attempt 1" in stderr and "reconnect attempt 2" in stderr
+    assert "Error: gave up on rtsp://***@127.0.0.1" in stderr and "after 2 retries" in stderr
+    assert "Traceback" not in stderr and "secret" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_camera
+def test_sigterm_leaves_a_playable_segment(camera, dimming_model, tmp_path):
+    """SIGTERM: stop reading, drain, finalise the open segment (an MP4, which is unplayable unless
+    finalised); no staging file left behind; exit 0."""
+    cam = camera(frames=600)
+    proc = vstream(cam.url, "-o", str(tmp_path / "cam.mp4"), *model_args(dimming_model))
+    lines = _lines(proc)
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.returncode == 0, lines
+    [segment] = tmp_path.iterdir()
+    assert segment.name.startswith("cam-") and segment.suffix == ".mp4"
+    times = pts_seconds(segment)
+    assert 30 < len(times) < 600 and times == sorted(times)
+
+
+@needs_camera
+def test_push_to_rtsp_server_in_listen_mode(camera, dimming_model):
+    """-o rtsp://…: vstream publishes to a server (FFmpeg's RTSP listen mode) that receives every frame."""
+    cam = camera(frames=60)
+    push_url = f"rtsp://127.0.0.1:{free_port()}/clean"
+    received: list[int] = []
+
+    def listen() -> None:
+        with av.open(push_url, options={"rtsp_flags": "listen", "listen_timeout": "30"}) as container:
+            for frame in container.decode(video=0):
+                received.append(frame.width)
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(0.5)
+    proc = vstream(cam.url, "-o", push_url, "--max-retries", "0", "--max-wait", "2", *model_args(dimming_model))
+    _, stderr = proc.communicate(timeout=60)
+    listener.join(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "60 frames in, 60 out" in stderr
+    assert len(received) == 60 and set(received) == {320}
+
+
+def test_stdin_to_segments(dimming_model, tmp_path):
+    """``-`` reads a stream on stdin; its end is the end of the input (no reconnecting)."""
+    clip = make_clip(tmp_path / "in.ts", frames=30, width=160, height=96, fps=30, audio=False)
+    (tmp_path / "out").mkdir()
+    with clip.open("rb") as stdin:
+        proc = vstream("-", "-o", str(tmp_path / "out" / "cam.mkv"), "--max-wait", "60",
+                       *model_args(dimming_model), stdin=stdin)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    [segment] = (tmp_path / "out").iterdir()
+    assert len(pts_seconds(segment)) == 30 and "input ended: 30 frames in, 30 out" in stderr
+
+
+def test_drop_policy_drops_oldest_stale_frames():
+    """Frames that waited past max_wait are dropped oldest first, counted; the newest is kept,
+    and discontinuity markers are never dropped."""
+    stats = LiveStats()
+    source = LiveSource("rtsp://cam/x", LiveOptions(max_wait_s=0.05), stats)
+    frames = [Frame(i, i, Fraction(1, 30), np.zeros((6, 4), np.uint8)) for i in range(5)]
+    for frame in frames[:3]:
+        source._put(frame)
+    source._put(Discontinuity(1.0))
+    time.sleep(0.1)
+    source._put(frames[3])
+    source._put(frames[4])
+    source._put(None)
+    got = list(source)
+    assert [getattr(item, "index", "gap") for item in got] == [2, "gap", 3, 4]
+    assert stats.dropped == 2 and stats.frames_in == 5
+
+
+def test_rebased_timestamps_increase_across_reconnects():
+    source = LiveSource("rtsp://cam/x", LiveOptions(), LiveStats())
+    source._step = 3000
+    tb = Fraction(1, 90000)
+    out = [source._rebased(Frame(0, p, tb, np.zeros((6, 4), np.uint8))).pts for p in (None, 3000, 6000)]
+    source._offset = None  # a new connection: the camera's clock starts again
+    out += [source._rebased(Frame(0, p, tb, np.zeros((6, 4), np.uint8))).pts for p in (0, 3000, 3000)]
+    assert out[:3] == [0, 3000, 6000] and out[3] == 9000
+    assert all(b > a for a, b in zip(out, out[1:]))
+
+
+def test_is_live():
+    assert is_live("rtsp://cam/x") and is_live("RTMP://cam/x") and is_live("-")
+    assert not is_live("clip.mp4") and not is_live("https://host/clip.mp4")
+
+
+def _lines(proc: subprocess.Popen) -> list[str]:
+    """Collect ``proc``'s stderr lines on a thread (the list fills as they come)."""
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True).start()
+    return lines
+
+
+def _wait_for(lines: list[str], text: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in line for line in lines):
+            return True
+        time.sleep(0.1)
+    return False
