@@ -16,6 +16,7 @@ from ..pipeline import clean_still, clean_video, default_output
 from .common import FrameProgress, quiet_option, setup_logging, sigterm_as_interrupt, status, user_errors, verbose_option
 
 LIVE_PRESET = "live"
+EXIT_INTERRUPTED = 130
 
 
 def live_options(command):
