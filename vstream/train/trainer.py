@@ -1,0 +1,159 @@
+"""The training loop: synthetic blends, four losses, checkpoints, resume, a time limit."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from ..synthesis import SynthesisParams
+from .data import BlendSampler, split_photos
+from .losses import Discriminator, FeatureExtractor, adversarial_loss, feature_loss, ssim, truncated_l1
+from .network import DualBranchNet
+
+
+def load_train_config(path: Path) -> dict[str, Any]:
+    config = yaml.safe_load(Path(path).read_text())
+    for section in ("model", "synthesis", "data", "loss", "optim"):
+        if section not in config:
+            raise ValueError(f"training config {path} lacks the {section!r} section")
+    return config
+
+
+def build_model(config: dict[str, Any]) -> DualBranchNet:
+    return DualBranchNet(**config["model"])
+
+
+def _warmup_cosine(steps: int):
+    """LR factor: linear warm-up over the first 5% of steps, then cosine down to 2%."""
+    warm = max(1, steps // 20)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, steps - warm)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
+
+
+@dataclass
+class Validation:
+    """Fixed synthetic blends from held-out photos, and the identity baseline on them."""
+
+    inputs: torch.Tensor
+    backgrounds: torch.Tensor
+
+    @property
+    def identity_psnr(self) -> float:
+        return psnr(self.inputs, self.backgrounds)
+
+    @torch.no_grad()
+    def score(self, model: DualBranchNet) -> dict[str, float]:
+        model.eval()
+        outputs, subtracted = [], []
+        for start in range(0, len(self.inputs), 16):
+            x = self.inputs[start : start + 16]
+            output, _, interference = model(x)
+            outputs.append(output)
+            subtracted.append((x - interference).clamp(0, 1))
+        model.train()
+        return {"psnr": psnr(torch.cat(outputs), self.backgrounds),
+                "psnr_subtract": psnr(torch.cat(subtracted), self.backgrounds)}
+
+
+def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, device: str = "cpu",
+          max_minutes: float | None = None, quiet: bool = False) -> Path:
+    """Train; return the path of the best checkpoint (by validation PSNR)."""
+    config = load_train_config(config_path)
+    seed = int(config.get("seed", 0))
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    params = SynthesisParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["synthesis"].items()})
+    train_paths, val_paths = split_photos(data, config["data"]["val_percent"])
+    crop, kind = config["data"]["crop"], config.get("kind", "reflection")
+    sampler = BlendSampler(train_paths, kind, params, crop, seed)
+    val_inputs, val_backgrounds, _ = BlendSampler(val_paths, kind, params, crop, seed + 1).batch(config["data"]["val_samples"])
+    validation = Validation(val_inputs.to(device), val_backgrounds.to(device))
+
+    model = build_model(config).to(device)
+    critic = Discriminator().to(device)
+    loss_cfg, optim_cfg = config["loss"], config["optim"]
+    extractor = FeatureExtractor(loss_cfg.get("vgg19_weights"), loss_cfg.get("feature_width_divisor", 4)).to(device)
+    opt_g = torch.optim.AdamW(model.parameters(), lr=optim_cfg["lr"], weight_decay=0.0)
+    opt_d = torch.optim.AdamW(critic.parameters(), lr=optim_cfg["lr"] / 2, betas=(0.5, 0.999))
+    steps = int(optim_cfg["steps"])
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt_g, _warmup_cosine(steps))
+    state = {"step": 0, "best": -1.0, "history": [], "seconds": 0.0}
+    last, best = out / "last.pt", out / "best.pt"
+    if resume and last.is_file():
+        checkpoint = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(checkpoint["model"])
+        critic.load_state_dict(checkpoint["critic"])
+        opt_g.load_state_dict(checkpoint["opt_g"])
+        opt_d.load_state_dict(checkpoint["opt_d"])
+        schedule.load_state_dict(checkpoint["schedule"])
+        state = checkpoint["state"]
+        sampler.rng = np.random.default_rng(seed + state["step"])
+
+    def save(path: Path) -> None:
+        torch.save({"model": model.state_dict(), "critic": critic.state_dict(), "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(), "schedule": schedule.state_dict(), "state": state,
+                    "config": config, "feature_source": extractor.source}, path)
+
+    started = time.monotonic() - state["seconds"]
+    deadline = None if max_minutes is None else time.monotonic() + max_minutes * 60
+    bar = tqdm(total=steps, initial=state["step"], disable=quiet, dynamic_ncols=True, desc="train")
+    while state["step"] < steps and (deadline is None or time.monotonic() < deadline):
+        x, background, interference = (t.to(device) for t in sampler.batch(optim_cfg["batch"]))
+        output, _, predicted_interference = model(x)
+        loss = (loss_cfg["background"] * truncated_l1(output, background, loss_cfg["pixel_threshold"])
+                + loss_cfg["interference"] * truncated_l1(predicted_interference, interference, loss_cfg["pixel_threshold"])
+                + loss_cfg["ssim"] * (1 - ssim(output, background))
+                + loss_cfg["feature"] * feature_loss(extractor, output, background))
+        adversarial_on = state["step"] >= loss_cfg["adversarial_after"]
+        if adversarial_on:
+            loss = loss + loss_cfg["adversarial"] * adversarial_loss(critic(output), real=True)
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt_g.step()
+        schedule.step()
+        if adversarial_on:
+            d_loss = adversarial_loss(critic(background), True) + adversarial_loss(critic(output.detach()), False)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        state["step"] += 1
+        bar.update(1)
+        if state["step"] % optim_cfg["eval_every"] == 0 or state["step"] == steps:
+            scores = validation.score(model)
+            state["seconds"] = time.monotonic() - started
+            state["history"].append({"step": state["step"], "loss": float(loss.detach()), **scores, "seconds": state["seconds"]})
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", val=f"{scores['psnr']:.2f}dB", id=f"{validation.identity_psnr:.2f}dB")
+            if scores["psnr"] > state["best"]:
+                state["best"] = scores["psnr"]
+                save(best)
+            save(last)
+    bar.close()
+    state["seconds"] = time.monotonic() - started
+    state["identity_psnr"] = validation.identity_psnr
+    save(last)
+    if not best.is_file():
+        save(best)
+    return best
