@@ -1,0 +1,53 @@
+"""``vstream eval``: the network against identity and the convex baseline, in one run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from ..config import load_config
+from ..evaluate import builtin_methods, evaluate, images_in, network_method
+from .common import quiet_option, setup_logging, user_errors
+
+
+@click.command("eval")
+@click.option("--data", "folders", required=True, multiple=True, type=click.Path(path_type=Path),
+              help="An evaluation folder (repeatable): CEILNet, location-aware or flash layout, or clean photos.")
+@click.option("--model", type=click.Path(path_type=Path), help="Default: the shipped model of --kind.")
+@click.option("--kind", default="reflection", show_default=True)
+@click.option("--methods", default="identity,convex,network", show_default=True)
+@click.option("--max-side", type=click.IntRange(min=32), default=512, show_default=True,
+              help="Longest side the network sees (the pyramid top), as in `vstream clean`.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many images per folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of a table.")
+@quiet_option
+def eval_command(folders, model, kind, methods, max_side, limit, as_json, quiet) -> None:
+    """Background PSNR/SSIM against ground truth, and time per image, for each method."""
+    setup_logging(quiet, False)
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    available = {**builtin_methods(), "network": None}
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise click.BadParameter(f"unknown method {unknown[0]!r}; choose from {', '.join(available)}", param_hint="--methods")
+    with user_errors():
+        chosen = {n: available[n] for n in names if n != "network"}
+        if "network" in names:
+            model_path = model or load_config("default", {"kind": kind}).model_path()
+            chosen["network"] = network_method(model_path, max_side)
+        total = sum(images_in(list(folders), limit))
+        with tqdm(total=total, unit="image", disable=quiet, desc="eval", dynamic_ncols=True) as bar:
+            results = [evaluate(folder, chosen, limit, on_image=lambda: bar.update(1)) for folder in folders]
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in results], indent=2))
+        return
+    click.echo(f"{'dataset':24} {'n':>4} {'method':9} {'PSNR':>7} {'ΔPSNR':>7} {'SSIM':>6} {'ms/img':>8}")
+    for result in results:
+        base = result.scores.get("identity")
+        for name, score in result.scores.items():
+            delta = f"{score.psnr - base.psnr:+7.2f}" if base and name != "identity" else f"{'':7}"
+            click.echo(f"{result.name:24} {result.images:4d} {name:9} {score.psnr:7.2f} {delta} "
+                       f"{score.ssim:6.3f} {score.ms:8.1f}")

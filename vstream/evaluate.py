@@ -1,0 +1,110 @@
+"""``vstream eval``: background PSNR/SSIM of several methods against ground truth, side by side.
+
+Folders are recognised by their file names, as the public reflection sets lay them out:
+
+- ``*-input.png`` + ``*-label1.png`` (CEILNet synthetic);
+- ``*_input.png`` + ``*_background.png`` (location-aware real);
+- ``*_ambient.jpg`` + ``*_ambient_T.jpg`` (flash/ambient real);
+- anything else with plain images: clean photos, scored against themselves (no interference to
+  remove, so the output should stay the input: the "no side effects" check).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .convex import suppress_reflection
+from .errors import InputOpenError
+from .metrics import psnr, ssim
+
+Method = Callable[[np.ndarray], np.ndarray]
+LAYOUTS = (("-input.png", "-label1.png"), ("_input.png", "_background.png"), ("_ambient.jpg", "_ambient_T.jpg"))
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def find_pairs(folder: Path, limit: int | None = None) -> tuple[str, list[tuple[Path, Path | None]]]:
+    """(layout name, [(input, ground truth)]) for ``folder``; ground truth None for clean photos."""
+    if not folder.is_dir():
+        raise InputOpenError(f"not a folder: {folder}")
+    for input_suffix, truth_suffix in LAYOUTS:
+        pairs = [(p, p.with_name(p.name[: -len(input_suffix)] + truth_suffix))
+                 for p in sorted(folder.glob(f"*{input_suffix}"))]
+        pairs = [(p, t) for p, t in pairs if t.is_file()]
+        if pairs:
+            return f"{input_suffix[:-4].strip('-_')} / {truth_suffix[:-4].strip('-_')}", pairs[:limit]
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not photos:
+        raise InputOpenError(f"no images in {folder}")
+    return "clean photos", [(p, None) for p in photos[:limit]]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputOpenError(f"cannot read image {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@dataclass
+class Score:
+    """Means over a dataset for one method."""
+
+    psnr: float
+    ssim: float
+    ms: float
+
+
+@dataclass
+class DatasetResult:
+    name: str
+    layout: str
+    images: int
+    scores: dict[str, Score] = field(default_factory=dict)
+
+
+def network_method(model_path: Path, max_side: int, threads: int = 2) -> Method:
+    """The shipped pipeline on a still: Laplacian pyramid, network on the top level, residual back."""
+    from .infer import InterferenceModel
+    from .reconstruct import clean_image
+
+    model = InterferenceModel(model_path, threads=threads)
+    return lambda rgb: clean_image(model, rgb, max_side)
+
+
+def builtin_methods() -> dict[str, Method]:
+    return {"identity": lambda rgb: rgb, "convex": suppress_reflection}
+
+
+def evaluate(folder: Path, methods: dict[str, Method], limit: int | None = None,
+             on_image: Callable[[], None] | None = None) -> DatasetResult:
+    """Score every method on every pair of ``folder``; time counts the method alone."""
+    layout, pairs = find_pairs(folder, limit)
+    totals = {name: [0.0, 0.0, 0.0] for name in methods}
+    for source, truth_path in pairs:
+        image = read_rgb(source)
+        truth = image if truth_path is None else read_rgb(truth_path)
+        if truth.shape != image.shape:
+            truth = cv2.resize(truth, image.shape[1::-1], interpolation=cv2.INTER_AREA)
+        for name, method in methods.items():
+            start = time.perf_counter()
+            output = method(image)
+            elapsed = time.perf_counter() - start
+            total = totals[name]
+            total[0] += min(psnr(output, truth), 100.0)  # an exact copy counts as 100 dB
+            total[1] += ssim(output, truth)
+            total[2] += elapsed * 1000
+        if on_image:
+            on_image()
+    n = len(pairs)
+    return DatasetResult(folder.name, layout, n, {k: Score(p / n, s / n, t / n) for k, (p, s, t) in totals.items()})
+
+
+def images_in(folders: list[Path], limit: int | None) -> Iterator[int]:
+    for folder in folders:
+        yield len(find_pairs(folder, limit)[1])
