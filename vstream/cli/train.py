@@ -53,9 +53,11 @@ def export_command(checkpoint, output, model_version, quiet) -> None:
     _torch_side()
     from ..train.export import export_onnx, load_checkpoint, parity
 
+    import pickle
+
     try:
         model, saved = load_checkpoint(checkpoint)
-    except (KeyError, RuntimeError, OSError) as exc:
+    except (KeyError, RuntimeError, OSError, EOFError, pickle.UnpicklingError) as exc:
         raise click.ClickException(f"not a vstream checkpoint: {checkpoint} ({str(exc).splitlines()[0]})") from None
     export_onnx(model, output, saved["config"].get("kind", "reflection"), model_version, saved["config"])
     worst = parity(model, output)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from vstream.train.losses import (  # noqa: E402
+    Discriminator, FeatureExtractor, adversarial_loss, feature_loss, ssim, truncated_l1,
+)
+
+
+def test_truncated_l1_ignores_small_differences():
+    a = torch.zeros(1, 3, 8, 8)
+    assert float(truncated_l1(a + 0.005, a, 0.01)) == 0.0
+    assert float(truncated_l1(a + 0.01, a, 0.01)) == 0.0  # "at or below" the threshold
+    assert float(truncated_l1(a + 0.1, a, 0.01)) == pytest.approx(0.1)
+
+
+def test_ssim_of_identical_images_is_one_and_drops_with_noise():
+    a = torch.rand(2, 3, 32, 32)
+    assert float(ssim(a, a)) == pytest.approx(1.0, abs=1e-5)
+    assert float(ssim(a, (a + 0.2 * torch.randn_like(a)).clamp(0, 1))) < 0.9
+
+
+def test_feature_loss_substitute_is_frozen_and_sensitive():
+    extractor = FeatureExtractor(None, width_divisor=8)
+    assert "substitute" in extractor.source
+    assert not any(p.requires_grad for p in extractor.parameters())
+    a = torch.rand(1, 3, 32, 32)
+    assert float(feature_loss(extractor, a, a)) == 0.0
+    assert float(feature_loss(extractor, a, a.flip(-1))) > 0.0
+
+
+def test_discriminator_and_adversarial_loss():
+    critic = Discriminator(width=8)
+    scores = critic(torch.rand(2, 3, 32, 32))
+    assert scores.shape == (2, 1, 4, 4)
+    assert float(adversarial_loss(torch.ones(1, 1, 2, 2), real=True)) == 0.0
+    assert float(adversarial_loss(torch.ones(1, 1, 2, 2), real=False)) == 1.0

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from vstream.cli import main
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        base = cv2.resize(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), (96, 72), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(folder / f"p{i:02d}.jpg"), base)
+    return folder
+
+
+def tiny_config(tmp_path: Path) -> Path:
+    config = yaml.safe_load((Path(__file__).parent.parent / "configs" / "train" / "reflection.yaml").read_text())
+    config["model"] = {"widths": [8, 16, 16], "blocks": [1, 1, 1], "groups": 4, "scales": [1, 2], "result": "background"}
+    config["data"].update(crop=32, val_percent=30, val_samples=4)
+    config["optim"].update(steps=6, batch=2, eval_every=3)
+    config["loss"].update(adversarial_after=2, feature_width_divisor=16)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_train_resume_export_and_clean(tmp_path, photos):
+    runner = CliRunner()
+    config, out = tiny_config(tmp_path), tmp_path / "run"
+    result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    first = torch.load(out / "last.pt", weights_only=False)["state"]
+    assert first["step"] == 6 and len(first["history"]) == 2
+    config_more = yaml.safe_load(config.read_text())
+    config_more["optim"]["steps"] = 9
+    config.write_text(yaml.safe_dump(config_more))
+    result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(out), "--resume", "-q"])
+    assert result.exit_code == 0, result.output
+    assert torch.load(out / "last.pt", weights_only=False)["state"]["step"] == 9
+    onnx_path = tmp_path / "m.onnx"
+    result = runner.invoke(main, ["export", str(out / "best.pt"), "-o", str(onnx_path)])
+    assert result.exit_code == 0, result.output
+    assert "max |torch - onnxruntime|" in result.stderr
+    image = tmp_path / "in.png"
+    cv2.imwrite(str(image), cv2.imread(str(photos / "p00.jpg")))
+    result = runner.invoke(main, ["clean", str(image), "--model", str(onnx_path), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "in.clean.png").is_file()
+
+
+def test_synth_sheet(tmp_path, photos):
+    out = tmp_path / "sheet.png"
+    result = CliRunner().invoke(main, ["synth", "--kind", "reflection", "--data", str(photos), "--out", str(out), "--n", "3", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(out)).shape == (192, 192, 3)
+
+
+def test_exception_bad_training_inputs(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["train", "--config", str(tiny_config(tmp_path)), "--data", str(empty), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "need at least 4 photos" in result.stderr
+    result = CliRunner().invoke(main, ["export", str(tiny_config(tmp_path)), "-o", str(tmp_path / "x.onnx")])
+    assert result.exit_code == 1 and "not a vstream checkpoint" in result.stderr
