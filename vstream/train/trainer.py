@@ -32,17 +32,15 @@ def build_model(config: dict[str, Any]) -> DualBranchNet:
     return DualBranchNet(**config["model"])
 
 
-def _warmup_cosine(steps: int):
-    """LR factor: linear warm-up over the first 5% of steps, then cosine down to 2%."""
-    warm = max(1, steps // 20)
+def lr_factor(progress: float) -> float:
+    """Linear warm-up over the first 5% of training, then cosine down to 2%.
 
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        progress = (step - warm) / max(1, steps - warm)
-        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
+    ``progress`` in [0, 1] is the larger of steps done and time used (with a time limit), so the
+    schedule still anneals when a busy machine stops training early.
+    """
+    if progress < 0.05:
+        return (progress + 1e-3) / 0.05
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - 0.05) / 0.95)))
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -98,7 +96,6 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     opt_g = torch.optim.AdamW(model.parameters(), lr=optim_cfg["lr"], weight_decay=0.0)
     opt_d = torch.optim.AdamW(critic.parameters(), lr=optim_cfg["lr"] / 2, betas=(0.5, 0.999))
     steps = int(optim_cfg["steps"])
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt_g, _warmup_cosine(steps))
     state = {"step": 0, "best": -1.0, "history": [], "seconds": 0.0}
     last, best = out / "last.pt", out / "best.pt"
     if resume and last.is_file():
@@ -107,19 +104,26 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         critic.load_state_dict(checkpoint["critic"])
         opt_g.load_state_dict(checkpoint["opt_g"])
         opt_d.load_state_dict(checkpoint["opt_d"])
-        schedule.load_state_dict(checkpoint["schedule"])
         state = checkpoint["state"]
         sampler.rng = np.random.default_rng(seed + state["step"])
 
     def save(path: Path) -> None:
         torch.save({"model": model.state_dict(), "critic": critic.state_dict(), "opt_g": opt_g.state_dict(),
-                    "opt_d": opt_d.state_dict(), "schedule": schedule.state_dict(), "state": state,
+                    "opt_d": opt_d.state_dict(), "state": state,
                     "config": config, "feature_source": extractor.source}, path)
 
     started = time.monotonic() - state["seconds"]
-    deadline = None if max_minutes is None else time.monotonic() + max_minutes * 60
+    budget_s = None if max_minutes is None else max_minutes * 60
+    session_start = time.monotonic()
     bar = tqdm(total=steps, initial=state["step"], disable=quiet, dynamic_ncols=True, desc="train")
-    while state["step"] < steps and (deadline is None or time.monotonic() < deadline):
+    while True:
+        progress = state["step"] / steps
+        if budget_s is not None:
+            progress = max(progress, (time.monotonic() - session_start) / budget_s)
+        if progress >= 1.0:
+            break
+        for group in opt_g.param_groups:
+            group["lr"] = optim_cfg["lr"] * lr_factor(progress)
         x, background, interference = (t.to(device) for t in sampler.batch(optim_cfg["batch"]))
         output, _, predicted_interference = model(x)
         loss = (loss_cfg["background"] * truncated_l1(output, background, loss_cfg["pixel_threshold"])
@@ -133,7 +137,6 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt_g.step()
-        schedule.step()
         if adversarial_on:
             d_loss = adversarial_loss(critic(background), True) + adversarial_loss(critic(output.detach()), False)
             opt_d.zero_grad(set_to_none=True)
@@ -141,7 +144,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
             opt_d.step()
         state["step"] += 1
         bar.update(1)
-        if state["step"] % optim_cfg["eval_every"] == 0 or state["step"] == steps:
+        if state["step"] % optim_cfg["eval_every"] == 0:
             scores = validation.score(model)
             state["seconds"] = time.monotonic() - started
             state["history"].append({"step": state["step"], "loss": float(loss.detach()), **scores, "seconds": state["seconds"]})
@@ -151,9 +154,12 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
                 save(best)
             save(last)
     bar.close()
+    scores = validation.score(model)
     state["seconds"] = time.monotonic() - started
     state["identity_psnr"] = validation.identity_psnr
-    save(last)
-    if not best.is_file():
+    state["history"].append({"step": state["step"], **scores, "seconds": state["seconds"]})
+    if scores["psnr"] > state["best"]:
+        state["best"] = scores["psnr"]
         save(best)
+    save(last)
     return best
