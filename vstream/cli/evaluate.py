@@ -34,11 +34,11 @@ def eval_command(folders, model, kind, methods, max_side, limit, as_json, quiet)
     if unknown:
         raise click.BadParameter(f"unknown method {unknown[0]!r}; choose from {', '.join(available)}", param_hint="--methods")
     with user_errors():
+        total = sum(images_in(list(folders), limit))  # bad folders fail before the model loads
         chosen = {n: available[n] for n in names if n != "network"}
         if "network" in names:
             model_path = model or load_config("default", {"kind": kind}).model_path()
             chosen["network"] = network_method(model_path, max_side)
-        total = sum(images_in(list(folders), limit))
         with tqdm(total=total, unit="image", disable=quiet, desc="eval", dynamic_ncols=True) as bar:
             results = [evaluate(folder, chosen, limit, on_image=lambda: bar.update(1)) for folder in folders]
     if as_json:

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vstream.cli import main
+from vstream.errors import InputOpenError
+from vstream.evaluate import builtin_methods, evaluate, find_pairs
+
+from media import synthetic_frame
+
+
+def write(path: Path, rgb: np.ndarray) -> None:
+    cv2.imwrite(str(path), rgb[..., ::-1])
+
+
+@pytest.fixture
+def layouts(tmp_path) -> dict[str, Path]:
+    folders = {}
+    for name, (inp, truth) in {"ceil": ("{}-input.png", "{}-label1.png"), "real": ("{}_input.png", "{}_background.png"),
+                               "flash": ("{}_ambient.jpg", "{}_ambient_T.jpg")}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(2):
+            clean = synthetic_frame(i, 64, 48)
+            write(folder / truth.format(i), clean)
+            write(folder / inp.format(i), np.clip(clean.astype(int) + 30, 0, 255).astype(np.uint8))
+        folders[name] = folder
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write(photos / "a.png", synthetic_frame(3, 64, 48))
+    folders["photos"] = photos
+    return folders
+
+
+def test_layouts_are_recognised(layouts):
+    assert find_pairs(layouts["ceil"])[0] == "input / label1"
+    assert find_pairs(layouts["real"])[0] == "input / background"
+    assert find_pairs(layouts["flash"])[0] == "ambient / ambient_T"
+    layout, pairs = find_pairs(layouts["photos"])
+    assert layout == "clean photos" and pairs[0][1] is None
+
+
+def test_evaluate_scores_each_method(layouts):
+    result = evaluate(layouts["ceil"], builtin_methods())
+    assert result.images == 2 and set(result.scores) == {"identity", "convex"}
+    assert result.scores["identity"].psnr < 25
+    clean = evaluate(layouts["photos"], builtin_methods())
+    assert clean.scores["identity"].psnr == 100.0  # an exact copy
+
+
+def test_cli_table_and_json(layouts, dimming_model):
+    args = ["eval", "--data", str(layouts["ceil"]), "--data", str(layouts["real"]), "--model", str(dimming_model), "-q"]
+    table = CliRunner().invoke(main, args)
+    assert table.exit_code == 0, table.output
+    for method in ("identity", "convex", "network"):
+        assert method in table.stdout
+    data = json.loads(CliRunner().invoke(main, args + ["--json"]).stdout)
+    assert [d["name"] for d in data] == ["ceil", "real"] and set(data[0]["scores"]) == {"identity", "convex", "network"}
+
+
+def test_exception(tmp_path, layouts):
+    with pytest.raises(InputOpenError, match="no images"):
+        find_pairs(_empty(tmp_path))
+    result = CliRunner().invoke(main, ["eval", "--data", str(tmp_path / "missing")])
+    assert result.exit_code == 1 and "not a folder" in result.stderr
+    result = CliRunner().invoke(main, ["eval", "--data", str(layouts["ceil"]), "--methods", "magic"])
+    assert result.exit_code == 2
+
+
+def _empty(tmp_path: Path) -> Path:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    return folder
