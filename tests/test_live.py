@@ -127,7 +127,8 @@ def test_reconnects_after_server_restart(camera, dimming_model, tmp_path):
         proc = vstream(cam.url, "-o", "-", "--read-timeout", "2", "--max-wait", "2", *model_args(dimming_model),
                        stdout=stdout)
         lines = _lines(proc)
-        time.sleep(4)
+        assert _wait_until(lambda: out.stat().st_size > 0), lines
+        time.sleep(2)
         cam.kill()
         assert _wait_for(lines, "reconnect attempt 1"), lines
         time.sleep(1.5)
@@ -171,7 +172,8 @@ def test_sigterm_leaves_a_playable_segment(camera, dimming_model, tmp_path):
     cam = camera(frames=600)
     proc = vstream(cam.url, "-o", str(tmp_path / "cam.mp4"), *model_args(dimming_model))
     lines = _lines(proc)
-    time.sleep(4)
+    assert _wait_until(lambda: any(tmp_path.iterdir())), lines  # the open segment's staging file
+    time.sleep(2)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
     assert proc.returncode == 0, lines
@@ -258,10 +260,14 @@ def _lines(proc: subprocess.Popen) -> list[str]:
     return lines
 
 
-def _wait_for(lines: list[str], text: str, timeout: float = 30) -> bool:
+def _wait_for(lines: list[str], text: str) -> bool:
+    return _wait_until(lambda: any(text in line for line in lines))
+
+
+def _wait_until(condition, timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(text in line for line in lines):
+        if condition():
             return True
         time.sleep(0.1)
     return False
