@@ -206,6 +206,36 @@ def test_push_to_rtsp_server_in_listen_mode(camera, dimming_model):
     assert len(received) == 60 and set(received) == {320}
 
 
+def test_listen_for_a_publisher(dimming_model, tmp_path):
+    """--listen: vstream is the RTSP server (FFmpeg's listen mode) and a publisher pushes to it."""
+    clip = make_clip(tmp_path / "clip.mp4", frames=45, width=160, height=96, fps=30, audio=False)
+    url = f"rtsp://127.0.0.1:{free_port()}/in"
+    (tmp_path / "out").mkdir()
+    proc = vstream(url, "--listen", "-o", str(tmp_path / "out" / "cam.mkv"), "--max-retries", "0",
+                   "--max-wait", "60", *model_args(dimming_model))
+    _wait_until(lambda: _publish(clip, url), timeout=60)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    [segment] = (tmp_path / "out").iterdir()
+    assert len(pts_seconds(segment)) == 45 and "45 frames in, 45 out" in stderr
+
+
+def _publish(clip: Path, url: str) -> bool:
+    """Push ``clip``'s H.264 packets to ``url`` in real time; False if nothing listens there yet."""
+    with av.open(str(clip)) as source, av.open(url, "w", format="rtsp", options={"rtsp_transport": "tcp"}) as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        start = time.monotonic()
+        for packet in source.demux(video=0):
+            if packet.size:
+                time.sleep(max(0.0, float(packet.pts * packet.time_base) - (time.monotonic() - start)))
+                packet.stream = stream
+                try:
+                    target.mux(packet)  # the first one connects
+                except ConnectionRefusedError:
+                    return False
+    return True
+
+
 def test_stdin_to_segments(dimming_model, tmp_path):
     """``-`` reads a stream on stdin; its end is the end of the input (no reconnecting)."""
     clip = make_clip(tmp_path / "in.ts", frames=30, width=160, height=96, fps=30, audio=False)

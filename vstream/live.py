@@ -23,7 +23,7 @@ import numpy as np
 
 from .config import CleanConfig
 from .decode import VideoReader
-from .errors import InputOpenError, VStreamError, redact
+from .errors import ConfigError, InputOpenError, VStreamError, redact
 from .frame import Frame
 from .pipeline import CleanStages, Discontinuity, default_in_flight, open_runner, resolve_workers
 from .segments import LiveSink, open_sink
@@ -65,6 +65,11 @@ class LiveOptions:
     max_wait_s: float = 0.15
     segment_time_s: float = 60.0
     stats_every_s: float = 5.0
+    listen: bool = False  # RTSP only: be the server a publisher pushes to, waiting open_timeout_s
+
+    def __post_init__(self) -> None:
+        if self.listen and self.rtsp_transport != "tcp":
+            raise ConfigError("listening for an RTSP publisher takes --rtsp-transport tcp")
 
     def av_options(self, source: str) -> dict[str, str]:
         """Low-latency options for ``source`` (FFmpeg names; the RTSP socket timeout in µs).
@@ -81,6 +86,8 @@ class LiveOptions:
         if urlsplit(source).scheme.lower() in ("rtsp", "rtsps"):
             options.update(analyzeduration="100000", probesize="32", rtsp_transport=self.rtsp_transport,
                            timeout=str(int(self.read_timeout_s * 1_000_000)))
+            if self.listen:
+                options.update(rtsp_flags="listen", listen_timeout=str(max(1, round(self.open_timeout_s))))
         return options
 
 

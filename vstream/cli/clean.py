@@ -25,6 +25,9 @@ def live_options(command):
         click.option("--live/--no-live", default=None,
                      help="Treat INPUT as a live feed (default for rtsp, rtsps, rtmp, srt, udp and -; "
                           "pass it for an http(s) stream)."),
+        click.option("--listen", is_flag=True,
+                     help="Live rtsp:// INPUT: listen there for a publisher to push to vstream "
+                          "(FFmpeg's listen mode) instead of pulling from a camera."),
         click.option("--rtsp-transport", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True,
                      help="RTSP transport for live input."),
         click.option("--open-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
@@ -74,7 +77,7 @@ def live_options(command):
 @quiet_option
 @verbose_option
 def clean_command(source, output, overwrite, preset, kind, model, strength, max_side, workers, address,
-                  device, codec, crf, encoder_preset, pix_fmt, compare, suffix, jobs, live, rtsp_transport,
+                  device, codec, crf, encoder_preset, pix_fmt, compare, suffix, jobs, live, listen, rtsp_transport,
                   open_timeout, read_timeout, max_retries, retry_for, max_wait, segment_time, stats, quiet, verbose) -> None:
     """Remove the interference layer from INPUT: a video file, an image, a URL FFmpeg reads,
     many files (a folder, a quoted glob, or @list.txt) with -o OUTDIR, or a live feed
@@ -102,8 +105,10 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, max_
                 raise click.UsageError("--compare is for files, not live input")
             if output is None:
                 raise click.UsageError("live input needs -o: a file name for segments, rtsp://… or -")
+            if listen and not source.lower().startswith("rtsp://"):
+                raise click.UsageError("--listen takes an rtsp:// INPUT to listen on")
             options = LiveOptions(rtsp_transport, open_timeout, read_timeout, max_retries, retry_for,
-                                  max_wait_s=max_wait, segment_time_s=segment_time)
+                                  max_wait_s=max_wait, segment_time_s=segment_time, listen=listen)
             _clean_live(source, output, config, options, address, stats and not quiet, quiet)
             return
         output = Path(output) if output else None
