@@ -16,9 +16,12 @@ import av
 import numpy as np
 import pytest
 
-from vstream.live import LiveOptions, LiveSource, LiveStats, is_live
+from vstream.actors import LocalRunner
+from vstream.config import load_config
 from vstream.frame import Frame
-from vstream.pipeline import Discontinuity
+from vstream.live import LiveOptions, LiveSource, LiveStats, is_live
+from vstream.pipeline import CleanStages, Discontinuity
+from vstream.temporal import ResidualSmoother
 
 from media import make_clip, read_video
 
@@ -145,6 +148,30 @@ def test_reconnects_after_server_restart(camera, dimming_model, tmp_path):
     assert steps.max() > 1.4  # the outage, kept at its wall-clock length
 
 
+@needs_camera
+def test_stalled_camera_times_out_and_reconnects(camera, dimming_model, tmp_path):
+    """A camera that goes silent mid-stream (its process stopped): read timeout, said so, retried;
+    once it answers again vstream reconnects and a new segment starts after the gap."""
+    cam = camera(frames=600)
+    proc = vstream(cam.url, "-o", str(tmp_path / "cam.mkv"), "--read-timeout", "1", "--max-wait", "2",
+                   *model_args(dimming_model))
+    lines = _lines(proc)
+    assert _wait_until(lambda: any(tmp_path.iterdir())), lines
+    time.sleep(1)
+    cam.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert _wait_for(lines, "timed out: nothing received for 1 s"), lines
+    finally:
+        cam.proc.send_signal(signal.SIGCONT)
+    assert _wait_for(lines, "reconnected to"), lines
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.returncode == 0, lines
+    segments = sorted(tmp_path.iterdir())
+    assert len(segments) == 2 and all(len(pts_seconds(s)) > 10 for s in segments), segments
+
+
 def test_silent_server_times_out_retries_and_gives_up(dimming_model, tmp_path):
     """A server that accepts and sends nothing: open timeout, a logged retry each time, one clear
     error line, exit 1, no traceback and no password."""
@@ -265,6 +292,27 @@ def test_drop_policy_drops_oldest_stale_frames():
     got = list(source)
     assert [getattr(item, "index", "gap") for item in got] == [2, "gap", 3, 4]
     assert stats.dropped == 2 and stats.frames_in == 5
+
+
+def test_discontinuity_finishes_frames_in_flight_then_restarts_smoothing(dimming_model):
+    config = load_config("default", {"model": str(dimming_model), "max_side": 64})
+    resets = []
+
+    class Smoother(ResidualSmoother):
+        def reset(self) -> None:
+            resets.append(len(emitted))
+            super().reset()
+
+    frames = [Frame(i, i, Fraction(1, 30), np.full((144, 160), 100, np.uint8)) for i in range(4)]
+    emitted: list = []
+    runner = LocalRunner(config.model_path(), 1, ["CPUExecutionProvider"])
+    try:
+        stages = CleanStages(runner, Smoother(config.temporal), config)
+        stages.run([*frames[:3], Discontinuity(2.0), frames[3]], emitted.append, max_in_flight=8)
+    finally:
+        runner.close()
+    assert [getattr(item, "index", "gap") for item in emitted] == [0, 1, 2, "gap", 3]
+    assert resets == [3]  # after the three frames before the gap were finished
 
 
 def test_rebased_timestamps_increase_across_reconnects():

@@ -98,6 +98,7 @@ class VideoReader:
         self.colour_tags: dict[str, int] = {}
         self.decode_errors = 0
         self.stop_reason: str | None = None  # why reading stopped early (None: end of input)
+        self.read_timeout = timeout[1] if timeout else None
 
     @property
     def info(self) -> VideoInfo:
@@ -149,6 +150,8 @@ class VideoReader:
         except av.FFmpegError as exc:  # a truncated or corrupt container: keep what decoded
             self.decode_errors += 1
             self.stop_reason = _reason(exc)
+            if isinstance(exc, av.ExitError) and self.read_timeout:  # PyAV's read timeout fired
+                self.stop_reason = f"timed out: nothing received for {self.read_timeout:g} s"
             log.warning("stopped reading %s: %s", self.name, self.stop_reason)
         if index == 0:
             raise DecodeError(f"no decodable video frames in {self.name}")

@@ -266,7 +266,7 @@ class LiveSource:
                 for frame in reader.items(passthrough=False):
                     if self._stop.is_set():
                         break
-                    if not got_frames and lost_at is not None:
+                    if not got_frames and lost_at is not None and self._last_pts is not None:
                         gap = time.monotonic() - lost_at
                         self.stats.reconnects += 1
                         log.warning("reconnected to %s after %.1f s; the output has a gap there", self.name, gap)
