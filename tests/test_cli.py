@@ -82,7 +82,7 @@ def test_usage_error_exit_2(clip):
 
 def test_credentials_never_reach_errors(tmp_path, dimming_model):
     result = invoke("clean", "rtsp://admin:hunter2@127.0.0.1:9/cam", "-o", tmp_path / "o.mp4",
-                    "--model", dimming_model, "--workers", "0")
+                    "--model", dimming_model, "--workers", "0", "--max-retries", "0", "--open-timeout", "2")
     assert result.exit_code == 1
     assert "hunter2" not in result.output and "admin:" not in result.output
     assert "rtsp://***@127.0.0.1:9/cam" in result.stderr
