@@ -20,10 +20,10 @@ def test_dct_diagonalises_the_neumann_laplacian(rng):
 
 
 def test_solution_satisfies_the_normal_equations(rng):
-    """(L^T L + eps) T = L^T div(delta_h grad Y) + eps Y, with L symmetric."""
+    """(lam L^T L + eps) T = lam L^T div(delta_h grad Y) + eps Y, with L symmetric."""
     y = rng.random((8, 12))
-    h, eps = 0.3, 1e-2
-    t = solve_channel(y.copy(), h, eps)
+    h, lam, eps = 0.3, 2.0, 1e-2
+    t = solve_channel(y.copy(), h, lam, eps)
 
     def lap(u):
         return _divergence(*_gradient(u))
@@ -32,7 +32,7 @@ def test_solution_satisfies_the_normal_equations(rng):
     weak = np.hypot(gx, gy) <= h
     gx[weak] = gy[weak] = 0
     target = _divergence(gx, gy)
-    np.testing.assert_allclose(lap(lap(t)) + eps * t, lap(target) + eps * y, atol=1e-8)
+    np.testing.assert_allclose(lam * lap(lap(t)) + eps * t, lam * lap(target) + eps * y, atol=1e-8)
 
 
 def test_suppresses_a_smooth_reflection_on_a_sharp_background(rng):

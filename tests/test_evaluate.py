@@ -71,6 +71,11 @@ def test_exception(tmp_path, layouts):
     assert result.exit_code == 1 and "not a folder" in result.stderr
     result = CliRunner().invoke(main, ["eval", "--data", str(layouts["ceil"]), "--methods", "magic"])
     assert result.exit_code == 2
+    bad_model = tmp_path / "bad.onnx"
+    bad_model.write_text("not a model")
+    for model in (bad_model, tmp_path / "absent.onnx"):
+        result = CliRunner().invoke(main, ["eval", "--data", str(layouts["ceil"]), "--model", str(model), "-q"])
+        assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
 
 
 def _empty(tmp_path: Path) -> Path:

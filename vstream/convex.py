@@ -3,15 +3,17 @@ Reflection Suppression via Convex Optimization", CVPR 2019.
 
 Per channel, with Y the input and δ_h zeroing gradients whose magnitude is at most ``h``:
 
-    min_T  ½‖L(T) − div(δ_h(∇Y))‖² + (ε/2)‖T − Y‖²
+    min_T  (λ/2)‖L(T) − div(δ_h(∇Y))‖² + (ε/2)‖T − Y‖²
 
 L is the Laplacian with Neumann boundaries, which the type-II DCT diagonalises (eigenvalues
 κ(m, n) = 2cos(πm/M) + 2cos(πn/N) − 4), so the minimiser is closed-form:
 
-    T̂ = (κ · DCT(div δ_h ∇Y) + ε · DCT(Y)) / (κ² + ε)
+    T̂ = (λκ · DCT(div δ_h ∇Y) + ε · DCT(Y)) / (λκ² + ε)
 
-as in the authors' reference code (``PoissonDCT_variant`` with μ = 1, λ = 0). Defaults are
-theirs: h = 0.11 (intensities in [0, 1]) and ε = 1e-8.
+as in the authors' reference code (github.com/yyhz76/reflectSuppress, ``PoissonDCT_variant`` with
+μ = 1 and its own Laplacian weight 0; only ε/λ matters). Defaults: λ = 1 and ε = 1e-8 as there,
+h = 0.11 (intensities in [0, 1]); their demo uses h = 0.033 on a real photo. The authors' code
+returns T as solved, without contrast stretching; here it is clipped to [0, 255].
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def _idct2(u: np.ndarray) -> np.ndarray:
     return cv2.idct(u)
 
 
-def solve_channel(y: np.ndarray, h: float, eps: float) -> np.ndarray:
+def solve_channel(y: np.ndarray, h: float, lam: float, eps: float) -> np.ndarray:
     """One channel, float64 in [0, 1], even height and width (cv2.dct's requirement)."""
     gx, gy = _gradient(y)
     weak = np.hypot(gx, gy) <= h
@@ -62,14 +64,14 @@ def solve_channel(y: np.ndarray, h: float, eps: float) -> np.ndarray:
     gy[weak] = 0.0
     target = _divergence(gx, gy)
     kappa = _dct_eigenvalues(*y.shape)
-    return _idct2((kappa * _dct2(target) + eps * _dct2(y)) / (kappa**2 + eps))
+    return _idct2((lam * kappa * _dct2(target) + eps * _dct2(y)) / (lam * kappa**2 + eps))
 
 
-def suppress_reflection(rgb: np.ndarray, h: float = 0.11, eps: float = 1e-8) -> np.ndarray:
+def suppress_reflection(rgb: np.ndarray, h: float = 0.11, lam: float = 1.0, eps: float = 1e-8) -> np.ndarray:
     """The baseline on an ``(H, W, 3)`` uint8 RGB image; returns the same shape and dtype."""
     height, width = rgb.shape[:2]
     y = rgb.astype(np.float64) / 255.0
     y = np.pad(y, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")  # cv2.dct needs even sizes
-    channels = [solve_channel(np.ascontiguousarray(y[..., c]), h, eps) for c in range(3)]
+    channels = [solve_channel(np.ascontiguousarray(y[..., c]), h, lam, eps) for c in range(3)]
     t = np.stack(channels, axis=-1)[:height, :width]
     return np.clip(t * 255.0 + 0.5, 0, 255).astype(np.uint8)
