@@ -31,3 +31,23 @@ def test_ssim_matches_a_direct_computation_on_flat_patches():
     c1 = (0.01 * 255) ** 2
     expected = (2 * 100 * 120 + c1) / (100**2 + 120**2 + c1)
     assert ssim(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_ssim_matches_a_direct_windowed_computation(rng):
+    """Per pixel, per channel: Gaussian-weighted statistics over a symmetric-padded 11x11 window."""
+    a = rng.integers(0, 256, (13, 15, 3), dtype=np.uint8)
+    b = np.clip(a * 0.7 + rng.normal(0, 20, a.shape) + 30, 0, 255).astype(np.uint8)
+    g = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5**2))
+    window = np.outer(g, g) / np.outer(g, g).sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    values = []
+    for c in range(3):
+        x, y = (np.pad(im[..., c].astype(np.float64), 5, mode="symmetric") for im in (a, b))
+        for i in range(a.shape[0]):
+            for j in range(a.shape[1]):
+                px, py = x[i : i + 11, j : j + 11], y[i : i + 11, j : j + 11]
+                mx, my = np.sum(window * px), np.sum(window * py)
+                vx, vy = np.sum(window * (px - mx) ** 2), np.sum(window * (py - my) ** 2)
+                cov = np.sum(window * (px - mx) * (py - my))
+                values.append((2 * mx * my + c1) * (2 * cov + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
+    assert ssim(a, b) == pytest.approx(np.mean(values), rel=1e-6)
