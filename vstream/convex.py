@@ -11,9 +11,9 @@ L is the Laplacian with Neumann boundaries, which the type-II DCT diagonalises (
     T̂ = (λκ · DCT(div δ_h ∇Y) + ε · DCT(Y)) / (λκ² + ε)
 
 as in the authors' reference code (github.com/yyhz76/reflectSuppress, ``PoissonDCT_variant`` with
-μ = 1 and its own Laplacian weight 0; only ε/λ matters). Defaults: λ = 1 and ε = 1e-8 as there,
-h = 0.11 (intensities in [0, 1]); their demo uses h = 0.033 on a real photo. The authors' code
-returns T as solved, without contrast stretching; here it is clipped to [0, 255].
+μ = 1 and its own Laplacian weight 0; only ε/λ matters). Defaults are that code's sample run:
+h = 0.033 (intensities in [0, 1]), ε = 1e-8, λ = 1. Larger h removes more (and more background).
+The authors' code returns T as solved, without contrast stretching; here it is clipped to [0, 255].
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def solve_channel(y: np.ndarray, h: float, lam: float, eps: float) -> np.ndarray
     return _idct2((lam * kappa * _dct2(target) + eps * _dct2(y)) / (lam * kappa**2 + eps))
 
 
-def suppress_reflection(rgb: np.ndarray, h: float = 0.11, lam: float = 1.0, eps: float = 1e-8) -> np.ndarray:
+def suppress_reflection(rgb: np.ndarray, h: float = 0.033, lam: float = 1.0, eps: float = 1e-8) -> np.ndarray:
     """The baseline on an ``(H, W, 3)`` uint8 RGB image; returns the same shape and dtype."""
     height, width = rgb.shape[:2]
     y = rgb.astype(np.float64) / 255.0
