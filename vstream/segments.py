@@ -107,6 +107,14 @@ class StreamSink(_EncodingSink):
         super().__init__(settings, on_written)
         self.url, self.container_format, self.options = url, container_format, options
 
+    def _write(self, frame: Frame) -> None:
+        if frame.size != (self.writer.video.height, self.writer.video.width):
+            raise OutputError(
+                f"the input changed size to {frame.size[1]}x{frame.size[0]} after a reconnect; "
+                f"one stream cannot (segment files can: a new one starts after every outage)"
+            )
+        super()._write(frame)
+
     def _open_writer(self, first: Frame) -> VideoWriter:
         writer = VideoWriter(self.url, self._info(first), self.settings,
                              container_format=self.container_format, container_options=self.options)
