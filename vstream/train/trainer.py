@@ -50,7 +50,11 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @dataclass
 class Validation:
-    """Fixed synthetic blends from held-out photos, and the identity baseline on them."""
+    """Fixed synthetic blends from held-out photos, and the identity baseline on them.
+
+    ``score`` gives the PSNR of the result module's output, of ``input - interference`` (the
+    "subtract" alternative) and, on the clean samples only, of the output against its own input.
+    """
 
     inputs: torch.Tensor
     backgrounds: torch.Tensor
@@ -69,8 +73,11 @@ class Validation:
             outputs.append(output)
             subtracted.append((x - interference).clamp(0, 1))
         model.train()
-        return {"psnr": psnr(torch.cat(outputs), self.backgrounds),
-                "psnr_subtract": psnr(torch.cat(subtracted), self.backgrounds)}
+        outputs = torch.cat(outputs)
+        clean = (self.inputs == self.backgrounds).flatten(1).all(1)  # samples with no interference
+        return {"psnr": psnr(outputs, self.backgrounds),
+                "psnr_subtract": psnr(torch.cat(subtracted), self.backgrounds),
+                "psnr_clean": psnr(outputs[clean], self.backgrounds[clean]) if clean.any() else float("nan")}
 
 
 def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, device: str = "cpu",
