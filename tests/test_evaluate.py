@@ -51,7 +51,7 @@ def test_evaluate_scores_each_method(layouts):
     assert result.images == 2 and set(result.scores) == {"identity", "convex"}
     assert result.scores["identity"].psnr < 25
     clean = evaluate(layouts["photos"], builtin_methods())
-    assert clean.scores["identity"].psnr == 100.0  # an exact copy
+    assert clean.scores["identity"].psnr == float("inf")  # an exact copy
 
 
 def test_cli_table_and_json(layouts, dimming_model):
@@ -64,9 +64,19 @@ def test_cli_table_and_json(layouts, dimming_model):
     assert [d["name"] for d in data] == ["ceil", "real"] and set(data[0]["scores"]) == {"identity", "convex", "network"}
 
 
+def test_clean_photos_show_inf_and_json_null(layouts):
+    args = ["eval", "--data", str(layouts["photos"]), "--methods", "identity,convex", "-q"]
+    assert "inf" in CliRunner().invoke(main, args).stdout
+    data = json.loads(CliRunner().invoke(main, args + ["--json"]).stdout)
+    assert data[0]["scores"]["identity"]["psnr"] is None and data[0]["scores"]["convex"]["psnr"] > 0
+
+
 def test_exception(tmp_path, layouts):
     with pytest.raises(InputOpenError, match="no images"):
         find_pairs(_empty(tmp_path))
+    write(_empty(tmp_path) / "x-input.png", synthetic_frame(0, 16, 16))
+    with pytest.raises(InputOpenError, match="not scoreable"):
+        find_pairs(tmp_path / "empty")
     result = CliRunner().invoke(main, ["eval", "--data", str(tmp_path / "missing")])
     assert result.exit_code == 1 and "not a folder" in result.stderr
     result = CliRunner().invoke(main, ["eval", "--data", str(layouts["ceil"]), "--methods", "magic"])
@@ -80,5 +90,5 @@ def test_exception(tmp_path, layouts):
 
 def _empty(tmp_path: Path) -> Path:
     folder = tmp_path / "empty"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     return folder

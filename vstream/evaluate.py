@@ -6,7 +6,8 @@ Folders are recognised by their file names, as the public reflection sets lay th
 - ``*_input.png`` + ``*_background.png`` (location-aware real);
 - ``*_ambient.jpg`` + ``*_ambient_T.jpg`` (flash/ambient real);
 - anything else with plain images: clean photos, scored against themselves (no interference to
-  remove, so the output should stay the input: the "no side effects" check).
+  remove, so the output should stay the input: the "no side effects" check; an exact copy scores
+  PSNR inf). A folder of ``*input*`` images without their ground truth is refused, not scored.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def find_pairs(folder: Path, limit: int | None = None) -> tuple[str, list[tuple[
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not photos:
         raise InputOpenError(f"no images in {folder}")
+    if any(p.stem.endswith(("-input", "_input")) for p in photos):
+        raise InputOpenError(f"{folder} has input images without ground truth: not scoreable")
     return "clean photos", [(p, None) for p in photos[:limit]]
 
 
@@ -96,7 +99,7 @@ def evaluate(folder: Path, methods: dict[str, Method], limit: int | None = None,
             output = method(image)
             elapsed = time.perf_counter() - start
             total = totals[name]
-            total[0] += min(psnr(output, truth), 100.0)  # an exact copy counts as 100 dB
+            total[0] += psnr(output, truth)  # inf for an exact copy
             total[1] += ssim(output, truth)
             total[2] += elapsed * 1000
         if on_image:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -42,12 +43,20 @@ def eval_command(folders, model, kind, methods, max_side, limit, as_json, quiet)
         with tqdm(total=total, unit="image", disable=quiet, desc="eval", dynamic_ncols=True) as bar:
             results = [evaluate(folder, chosen, limit, on_image=lambda: bar.update(1)) for folder in folders]
     if as_json:
-        click.echo(json.dumps([asdict(r) for r in results], indent=2))
+        click.echo(json.dumps([_finite(asdict(r)) for r in results], indent=2))
         return
     click.echo(f"{'dataset':24} {'n':>4} {'method':9} {'PSNR':>7} {'ΔPSNR':>7} {'SSIM':>6} {'ms/img':>8}")
     for result in results:
         base = result.scores.get("identity")
         for name, score in result.scores.items():
-            delta = f"{score.psnr - base.psnr:+7.2f}" if base and name != "identity" else f"{'':7}"
+            comparable = base and name != "identity" and math.isfinite(base.psnr)
+            delta = f"{score.psnr - base.psnr:+7.2f}" if comparable else f"{'':7}"
             click.echo(f"{result.name:24} {result.images:4d} {name:9} {score.psnr:7.2f} {delta} "
                        f"{score.ssim:6.3f} {score.ms:8.1f}")
+
+
+def _finite(value):
+    """JSON has no infinity: an exact copy's PSNR (clean photos) becomes null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return None if isinstance(value, float) and math.isinf(value) else value
