@@ -49,11 +49,11 @@ def train_command(config_path, data, out, resume, device, max_minutes, quiet) ->
 @quiet_option
 def export_command(checkpoint, output, model_version, quiet) -> None:
     """Export CHECKPOINT to ONNX (opset 17, dynamic N/H/W) and check it against PyTorch."""
+    import pickle
+
     setup_logging(quiet, False)
     _torch_side()
     from ..train.export import export_onnx, load_checkpoint, parity
-
-    import pickle
 
     try:
         model, saved = load_checkpoint(checkpoint)
@@ -71,7 +71,7 @@ def export_command(checkpoint, output, model_version, quiet) -> None:
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of photos.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Sheet image (png/jpg).")
-@click.option("--n", "rows", type=click.IntRange(1, 64), default=6, show_default=True)
+@click.option("--n", "rows", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option("--size", type=click.IntRange(32, 1024), default=192, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def synth_command(kind, data, out, rows, size, seed) -> None:
@@ -90,10 +90,20 @@ def synth_command(kind, data, out, rows, size, seed) -> None:
     params = SynthesisParams(clean_fraction=0.0)
     sheet = []
     for _ in range(rows):
-        a, b = (cv2.resize(cv2.imread(str(photos[i]))[..., ::-1], (size, size)) for i in rng.choice(len(photos), 2, replace=False))
+        a, b = (_square_rgb(photos[i], size) for i in rng.choice(len(photos), 2, replace=False))
         blended, background, interference = synthesize(kind, a, b, rng, params)
         sheet.append(np.hstack([blended, background, np.clip(interference * 2, 0, 1)]))
     image = (np.vstack(sheet) * 255 + 0.5).astype(np.uint8)
     if not cv2.imwrite(str(out), image[..., ::-1]):
         raise click.ClickException(f"cannot write {out}")
     click.echo(f"wrote {out} ({rows} samples; interference shown x2)", err=True)
+
+
+def _square_rgb(path: Path, size: int):
+    """``path`` as ``(size, size, 3)`` uint8 RGB; a click error when it cannot be read."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise click.ClickException(f"cannot read image {path}")
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)[..., ::-1]
