@@ -74,7 +74,7 @@ def test_driver_killed_mid_run_then_resumed_gives_the_uninterrupted_outputs(tmp_
     script = (
         "import sys; from pathlib import Path; from vstream.archive import clean_archive; "
         "from vstream.config import load_config; "
-        f"c = load_config('default', {{'model': {str(dimming_model)!r}, 'max_side': 64, 'encode.preset': 'medium'}}); "
+        f"c = load_config('default', {{'model': {str(dimming_model)!r}, 'max_side': 64, 'encode.preset': 'medium', 'encode.crf': 0}}); "
         "clean_archive(sys.argv[1], Path(sys.argv[2]), c, jobs=1)"
     )
     killed, clean = tmp_path / "killed", tmp_path / "clean"
@@ -87,7 +87,7 @@ def test_driver_killed_mid_run_then_resumed_gives_the_uninterrupted_outputs(tmp_
     proc.wait()
     finished = manifest.read_text().count("\n")
     assert 2 <= finished < 6, "the kill should land mid-run"
-    config = load_config("default", {"model": str(dimming_model), "max_side": 64, "encode.preset": "medium"})
+    config = load_config("default", {"model": str(dimming_model), "max_side": 64, "encode.preset": "medium", "encode.crf": 0})
     resumed = clean_archive(str(root), killed, config, jobs=1)
     assert resumed.skipped_done >= 2 and resumed.done + resumed.skipped_done == 6
     clean_archive(str(root), clean, config, jobs=1)
