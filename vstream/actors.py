@@ -186,11 +186,17 @@ def connect_ray(address: str | None, workers: int):
     A Ray the caller already initialised is used as it is.
     """
     if address is None:
-        # Ray binds its gRPC servers to the node IP; this makes that IP 127.0.0.1 (must be set
-        # before ray is imported). See ray._private.services.get_node_ip_address.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        # Ray binds its servers to the node IP; with "clusters" off that IP is 127.0.0.1 (see
+        # ray._private.services.get_node_ip_address). The variable is read when ray is imported.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
+
+    if address is None and not ray.is_initialized():
+        # Ray was imported before us (by the caller): switch the same flag where it now lives.
+        constants = getattr(ray._private, "ray_constants", None)
+        if getattr(constants, "ENABLE_RAY_CLUSTER", False):
+            constants.ENABLE_RAY_CLUSTER = False
 
     if ray.is_initialized():
         return ray, False
