@@ -165,20 +165,6 @@ class RayRunner:
             self._ray.shutdown()
 
 
-def make_runner(
-    model_path: Path,
-    workers: int,
-    threads: int,
-    providers: list[str],
-    address: str | None = None,
-    batch: int = 1,
-) -> Runner:
-    """``workers == 0`` runs in-process; otherwise a pool of Ray actors taking ``batch`` frames a call."""
-    if workers == 0:
-        return LocalRunner(model_path, threads, providers)
-    return RayRunner(model_path, workers, threads, providers, address, batch)
-
-
 def connect_ray(address: str | None, workers: int):
     """Import Ray and connect: to ``address``, or to a private local instance on loopback.
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from . import colour, pyramid
-from .actors import Runner, make_runner
+from .actors import LocalRunner, RayRunner, Runner
 from .config import CleanConfig
 from .decode import VideoReader, is_image, read_image
 from .encode import VideoWriter
@@ -82,9 +82,12 @@ def resolve_workers(config: CleanConfig) -> int:
 
 
 def open_runner(config: CleanConfig, workers: int, address: str | None = None) -> Runner:
-    """Start the inference workers for ``config`` (checks the model and device first)."""
+    """Start the inference workers for ``config``: in-process for ``workers == 0``, else a pool of
+    Ray actors taking ``config.batch`` frames a call (checks the device first)."""
     providers = providers_for(config.device)
-    return make_runner(config.model_path(), workers, config.threads_per_worker, providers, address, config.batch)
+    if workers == 0:
+        return LocalRunner(config.model_path(), config.threads_per_worker, providers)
+    return RayRunner(config.model_path(), workers, config.threads_per_worker, providers, address, config.batch)
 
 
 def clean_still(source: str, output: Path, config: CleanConfig, compare: bool = False) -> CleanReport:
