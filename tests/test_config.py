@@ -53,3 +53,16 @@ def test_exception_unknown_preset():
 
 def test_shipped_model_path_follows_kind():
     assert load_config("default", {"kind": "shadow"}).model_path().name == "shadow.onnx"
+
+
+def test_shipped_folders_found_from_a_source_checkout(monkeypatch):
+    """`python -m vstream` inside the repo imports the source tree, where models/ and configs/ are
+    top-level folders rather than the installed vstream.models / vstream.configs packages."""
+    from vstream import config
+
+    def not_installed(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(config.resources, "files", not_installed)
+    assert (config.shipped_folder("configs") / "default.yaml").is_file()
+    assert load_config("dashcam").temporal.alpha == 0.25

@@ -61,7 +61,17 @@ class CleanConfig:
         """The ONNX file to load: ``model`` if set, else the shipped ``models/<kind>.onnx``."""
         if self.model is not None:
             return Path(self.model)
-        return Path(str(resources.files("vstream.models") / f"{self.kind}.onnx"))
+        return shipped_folder("models") / f"{self.kind}.onnx"
+
+
+def shipped_folder(name: str) -> Path:
+    """``models/`` or ``configs/``: installed as the package ``vstream.<name>``, or, when vstream
+    runs straight from a source checkout (``python -m vstream`` in the repo), the top-level
+    folder the package is built from."""
+    try:
+        return Path(str(resources.files(f"vstream.{name}")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / name
 
 
 def preset_path(name: str) -> Path:
@@ -71,7 +81,7 @@ def preset_path(name: str) -> Path:
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         return path
-    shipped = Path(str(resources.files("vstream.configs") / f"{name}.yaml"))
+    shipped = shipped_folder("configs") / f"{name}.yaml"
     if not shipped.is_file():
         available = sorted(p.stem for p in shipped.parent.glob("*.yaml"))
         raise ConfigError(f"no preset named {name!r}; available: {', '.join(available)}")
