@@ -70,6 +70,8 @@ def test_a_killed_actor_is_replaced_and_its_frame_redone(ray_runner, rng):
     ray_runner.next_result()
     victim = ray_runner._actors[0]
     ray.kill(victim)
+    with pytest.raises(ray.exceptions.RayActorError):  # wait until the kill has landed
+        ray.get(victim.ready.remote(), timeout=30)
     for _ in range(4):
         ray_runner.submit(small)
     results = [ray_runner.next_result() for _ in range(4)]

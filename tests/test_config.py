@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vstream.config import load_config
@@ -63,6 +65,9 @@ def test_shipped_folders_found_from_a_source_checkout(monkeypatch):
     def not_installed(name):
         raise ModuleNotFoundError(name)
 
+    checkout = Path(__file__).resolve().parent.parent
     monkeypatch.setattr(config.resources, "files", not_installed)
-    assert (config.shipped_folder("configs") / "default.yaml").is_file()
+    monkeypatch.setattr(config, "__file__", str(checkout / "vstream" / "config.py"))
+    assert config.shipped_folder("configs") == checkout / "configs"
+    assert (config.shipped_folder("models") / "reflection.onnx").is_file()
     assert load_config("dashcam").temporal.alpha == 0.25
