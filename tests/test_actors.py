@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +71,15 @@ def test_a_killed_actor_is_replaced_and_its_frame_redone(ray_runner, rng):
     ray_runner.next_result()
     victim = ray_runner._actors[0]
     ray.kill(victim)
-    with pytest.raises(ray.exceptions.RayActorError):  # wait until the kill has landed
-        ray.get(victim.ready.remote(), timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # ray.kill is asynchronous: wait until it has landed
+        try:
+            ray.get(victim.ready.remote(), timeout=5)
+        except ray.exceptions.RayActorError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the killed actor kept answering")
     for _ in range(4):
         ray_runner.submit(small)
     results = [ray_runner.next_result() for _ in range(4)]
