@@ -6,8 +6,6 @@ import pytest
 from vstream.errors import ModelError, ModelMismatchError, ProviderError
 from vstream.infer import InterferenceModel, providers_for
 
-from conftest import write_model
-
 
 @pytest.mark.parametrize("size", [(64, 96), (61, 83), (5, 7)])
 def test_dimming_model_residual(dimming_model, rng, size):
