@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 class Runner(Protocol):
     """Runs the model on small frames; results come back in the order they were submitted."""
 
-    workers: int
-
     def submit(self, small: np.ndarray) -> None: ...
 
     def next_result(self) -> np.ndarray: ...
@@ -40,8 +38,6 @@ class LocalRunner:
 
     ORT releases the GIL, so decode and encode keep running on the other threads meanwhile.
     """
-
-    workers = 1
 
     def __init__(self, model_path: Path, threads: int, providers: list[str]) -> None:
         self.model = InterferenceModel(model_path, threads=threads, providers=providers)

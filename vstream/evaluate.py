@@ -21,12 +21,12 @@ import cv2
 import numpy as np
 
 from .convex import suppress_reflection
+from .decode import is_image
 from .errors import InputOpenError
 from .metrics import psnr, ssim
 
 Method = Callable[[np.ndarray], np.ndarray]
 LAYOUTS = (("-input.png", "-label1.png"), ("_input.png", "_background.png"), ("_ambient.jpg", "_ambient_T.jpg"))
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def find_pairs(folder: Path, limit: int | None = None) -> tuple[str, list[tuple[Path, Path | None]]]:
@@ -39,7 +39,7 @@ def find_pairs(folder: Path, limit: int | None = None) -> tuple[str, list[tuple[
         pairs = [(p, t) for p, t in pairs if t.is_file()]
         if pairs:
             return f"{input_suffix[:-4].strip('-_')} / {truth_suffix[:-4].strip('-_')}", pairs[:limit]
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    photos = sorted(p for p in folder.iterdir() if is_image(p))
     if not photos:
         raise InputOpenError(f"no images in {folder}")
     if any(p.stem.endswith(("-input", "_input")) for p in photos):

@@ -79,11 +79,12 @@ def synth_command(kind, data, out, rows, size, seed) -> None:
     import cv2
     import numpy as np
 
+    from ..decode import is_image
     from ..synthesis import RECIPES, SynthesisParams, synthesize
 
     if kind not in RECIPES:
         raise click.ClickException(f"no synthesis recipe for {kind!r} yet; have {', '.join(sorted(RECIPES))}")
-    photos = sorted(p for p in data.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos = sorted(p for p in data.rglob("*") if is_image(p))
     if len(photos) < 2:
         raise click.ClickException(f"need at least 2 photos in {data}")
     rng = np.random.default_rng(seed)

@@ -9,15 +9,15 @@ import cv2
 import numpy as np
 import torch
 
+from ..decode import is_image
 from ..synthesis import SynthesisParams, synthesize
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def split_photos(folder: Path, val_percent: int) -> tuple[list[Path], list[Path]]:
     """(train, validation) photo paths; a photo is in validation when the first byte of the MD5 of
     its name, mod 100, is below ``val_percent`` — stable whatever else is in the folder."""
-    photos = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    photos = sorted(p for p in Path(folder).rglob("*") if is_image(p))
     if len(photos) < 4:
         raise ValueError(f"need at least 4 photos in {folder}, found {len(photos)}")
     val = [p for p in photos if hashlib.md5(p.name.encode()).digest()[0] % 100 < val_percent]
