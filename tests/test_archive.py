@@ -57,6 +57,7 @@ def test_archive_mirrors_tree_records_failures_and_resumes(footage, tmp_path, di
     config = load_config("default", {"model": str(dimming_model), "max_side": 64})
     report = clean_archive(str(footage), out, config, jobs=2)
     assert report.done == 3 and report.skipped_other == 1 and report.exit_code == 123
+    assert report.footage_s == pytest.approx((10 + 8 + 12) / 24, abs=0.15)
     assert list(report.failed) == [str((footage / "day2" / "broken.mp4").resolve())]
     assert len(read_video(out / "day1" / "a.mp4")[0]) == 10
     assert len(read_video(out / "day2" / "c.mp4")[0]) == 12

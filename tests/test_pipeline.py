@@ -30,6 +30,7 @@ def test_cardinality_timestamps_and_audio(clip, dimming_model, tmp_path):
     report = clean_video(str(clip), out, config_for(dimming_model, workers=0))
     (src, src_pts, src_tb), (dst, dst_pts, dst_tb) = read_video(clip), read_video(out)
     assert report.frames == len(dst) == len(src) == 30
+    assert report.footage_s == pytest.approx(30 / 24, abs=0.05)
     assert [p * src_tb for p in src_pts] == [p * dst_tb for p in dst_pts]
     assert audio_packets(clip) == audio_packets(out)
     assert dst[0].shape == src[0].shape

@@ -112,17 +112,14 @@ class ArchiveReport:
 
 def _clean_file(source: str, output: str, config: CleanConfig) -> dict:
     """One file, start to finish, on whichever node runs it (a Ray task body)."""
-    from .decode import VideoReader
     from .pipeline import clean_video
 
     try:
-        with VideoReader(source) as reader:
-            footage_s = reader.info.duration_s or 0.0
         report = clean_video(source, Path(output), config)
     except VStreamError as exc:
         return {"state": "failed", "error": redact(str(exc))}
     return {"state": "done", "frames": report.frames, "seconds": round(report.seconds, 3),
-            "footage_s": round(footage_s, 3)}
+            "footage_s": round(report.footage_s, 3)}
 
 
 def clean_archive(

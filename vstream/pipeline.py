@@ -43,6 +43,7 @@ class CleanReport:
     frames: int
     seconds: float
     startup_s: float = 0.0  # of ``seconds``: starting the workers (Ray) and loading the model
+    footage_s: float = 0.0  # the input's duration, as its container states it (0 if it does not)
     scene_cuts: int = 0
     decode_errors: int = 0
     interrupted: bool = False
@@ -127,8 +128,9 @@ def clean_video(
         workers = resolve_workers(config)
         runner = open_runner(config, workers, address)
         startup_s = time.perf_counter() - start
+        info = reader.info
         if on_start:
-            on_start(reader.info.frames)
+            on_start(info.frames)
         staging = staging_path(output)
         stages = CleanStages(runner, ResidualSmoother(config.temporal), config, compare)
         sink = _FileSink(reader, config, staging, on_frame)
@@ -150,8 +152,8 @@ def clean_video(
     else:
         staging.unlink(missing_ok=True)
     return CleanReport(
-        final, sink.frames_written, time.perf_counter() - start, startup_s, stages.smoother.cuts,
-        reader.decode_errors, interrupted,
+        final, sink.frames_written, time.perf_counter() - start, startup_s,
+        info.duration_s or 0.0, stages.smoother.cuts, reader.decode_errors, interrupted,
     )
 
 
