@@ -1,51 +1,157 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
-from vstream.synthesis import RECIPES, SynthesisParams, feathered_mask, synthesize
+from vstream.cli import main
+from vstream.evaluate import find_pairs, read_rgb
+from vstream.metrics import psnr
+from vstream.model_contract import KINDS
+from vstream.photos import split_photos
+from vstream.synthesis import RECIPES, SynthesisParams, feathered_mask, params_for, synthesize
+from vstream.synthesis.regions import cast_shape_mask
 
 
 def images(rng, size=(64, 80)):
     return (rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(2))
 
 
-def test_reflection_sample_is_background_plus_interference(rng):
-    a, b = images(rng)
-    x, background, interference = synthesize("reflection", a, b, rng, SynthesisParams(clean_fraction=0.0))
-    assert x.shape == background.shape == interference.shape == (64, 80, 3)
+def smooth_images(rng, size=(96, 128)):
+    """Photo-like (smooth) images: the recipes blur and refract, which noise would hide."""
+    return (cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), size[::-1], interpolation=cv2.INTER_CUBIC)
+            for _ in range(2))
+
+
+def no_clean(kind: str, **values) -> SynthesisParams:
+    return params_for(kind, {"clean_fraction": 0.0, **values})
+
+
+def test_every_kind_of_claim_3_has_a_recipe():
+    assert set(RECIPES) == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sample_is_background_plus_interference(rng, kind):
+    a, b = smooth_images(rng)
+    x, background, interference = synthesize(kind, a, b, rng, no_clean(kind))
+    assert x.shape == background.shape == interference.shape == (96, 128, 3)
     assert x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
     np.testing.assert_allclose(background, a / 255, atol=1e-6)
     np.testing.assert_allclose(x, background + interference, atol=1e-6)
-    assert interference.max() > 0.01
+    assert np.abs(interference).max() > 0.01
 
 
-def test_deterministic_for_a_seed():
-    params = SynthesisParams(clean_fraction=0.3)
+@pytest.mark.parametrize("kind", KINDS)
+def test_deterministic_for_a_seed(kind):
     runs = []
     for _ in range(2):
         rng = np.random.default_rng(7)
-        a, b = images(np.random.default_rng(1))
-        runs.append(synthesize("reflection", a, b, rng, params))
+        a, b = smooth_images(np.random.default_rng(1))
+        runs.append([synthesize(kind, a, b, rng, no_clean(kind)) for _ in range(3)])
     for first, second in zip(*runs):
-        np.testing.assert_array_equal(first, second)
+        for part_a, part_b in zip(first, second):
+            np.testing.assert_array_equal(part_a, part_b)
 
 
-def test_clean_samples_have_no_interference(rng):
+@pytest.mark.parametrize("kind", KINDS)
+def test_clean_samples_have_no_interference(rng, kind):
     a, b = images(rng)
-    x, background, interference = synthesize("reflection", a, b, rng, SynthesisParams(clean_fraction=1.0))
+    x, background, interference = synthesize(kind, a, b, rng, params_for(kind, {"clean_fraction": 1.0}))
     np.testing.assert_array_equal(x, background)
     assert not interference.any()
 
 
-def test_feathered_mask_is_normalised_and_soft(rng):
-    mask = feathered_mask(64, 64, rng, SynthesisParams(full_fraction=0.0, feather=(0.1, 0.1)))
-    assert mask.shape == (64, 64, 1) and mask.max() == pytest.approx(1.0)
-    assert 0 < np.mean((mask > 0.05) & (mask < 0.95))  # a feathered border exists
+def test_shadow_only_darkens_and_turns_bluish(rng):
+    blue_kept = []
+    for _ in range(20):
+        a, b = smooth_images(rng)
+        x, background, interference = synthesize("shadow", a, b, rng, no_clean("shadow", colour_cast=0.3))
+        assert interference.max() <= 1e-6
+        shaded = interference.sum(axis=2) < -0.05
+        blue_kept.append(np.mean(x[shaded] / np.maximum(background[shaded], 1e-3), axis=0))
+    ratio = np.mean(blue_kept, axis=0)  # what is left of each channel in the shadow
+    assert ratio[2] > ratio[0]
 
 
-def test_registry_and_exception(rng):
-    assert "reflection" in RECIPES
-    a, b = images(rng)
+def test_water_drops_are_local_and_sized_by_params(rng):
+    def covered(radius):
+        a, b = smooth_images(np.random.default_rng(3))
+        _, _, interference = synthesize("water", a, b, np.random.default_rng(4),
+                                        no_clean("water", radius=(radius, radius), ring_fraction=0.0, defocus=(0.0, 0.0)))
+        return np.mean(np.abs(interference).max(axis=2) > 0.005)
+
+    small, large = covered(0.02), covered(0.06)
+    assert 0 < small < large < 0.9
+
+
+def test_occlusion_is_opaque_where_strong(rng):
+    a, b = smooth_images(rng)
+    x, background, interference = synthesize("occlusion", a, b, rng,
+                                             no_clean("occlusion", strength=(1.0, 1.0), blobs=(1, 1), size=(0.3, 0.3)))
+    changed = np.abs(interference).max(axis=2) > 0.01
+    assert 0.01 < changed.mean() < 0.9
+
+
+def test_masks_are_normalised_and_soft(rng):
+    for mask in (feathered_mask(64, 64, rng, SynthesisParams(full_fraction=0.0, feather=(0.1, 0.1))),
+                 cast_shape_mask(64, 64, rng, SynthesisParams(feather=(0.05, 0.05)))):
+        assert mask.shape == (64, 64, 1) and mask.max() == pytest.approx(1.0)
+        assert 0 < np.mean((mask > 0.05) & (mask < 0.95))  # a feathered border exists
+
+
+def test_params_for_reads_config_values_and_names_unknown_keys():
+    params = params_for("water", {"radius": [0.01, 0.02], "clean_fraction": 0.5})
+    assert params.radius == (0.01, 0.02) and params.clean_fraction == 0.5
+    with pytest.raises(ValueError, match="unknown shadow synthesis parameter.*blur_sigma"):
+        params_for("shadow", {"blur_sigma": [1, 2]})
     with pytest.raises(ValueError, match="no synthesis recipe"):
-        synthesize("fog", a, b, rng, SynthesisParams())
+        params_for("fog")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Training photos are white and held-out ones black, so a sample shows where it came from."""
+    folder = tmp_path_factory.mktemp("photos")
+    for i in range(24):
+        cv2.imwrite(str(folder / f"p{i:02d}.png"), np.zeros((48, 64, 3), np.uint8))
+    _, held_out = split_photos(folder, 10)
+    assert 2 <= len(held_out) < 24
+    for path in set(folder.iterdir()) - set(held_out):
+        cv2.imwrite(str(path), np.full((48, 64, 3), 255, np.uint8))
+    return folder
+
+
+def test_synth_sheet_with_real_examples(tmp_path, photos):
+    out = tmp_path / "sheet.png"
+    result = CliRunner().invoke(main, ["synth", "--kind", "shadow", "--data", str(photos), "--out", str(out),
+                                       "--n", "3", "--size", "64", "--real", str(photos)])
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(out)).shape == (3 * 64, 4 * 64, 3)
+
+
+def test_eval_set_is_deterministic_scoreable_and_held_out(tmp_path, photos):
+    runner = CliRunner()
+    for name in ("a", "b"):
+        result = runner.invoke(main, ["synth", "--kind", "occlusion", "--data", str(photos), "--eval-set",
+                                      str(tmp_path / name), "--n", "4", "--size", "48", "-q"])
+        assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert len(files) == 12 and files[:3] == ["000-input.png", "000-label1.png", "000-label2.png"]
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    layout, pairs = find_pairs(tmp_path / "a")
+    assert layout == "input / label1" and len(pairs) == 4
+    for source, truth in pairs:
+        assert read_rgb(truth).max() == 0  # backgrounds come from the held-out (black) photos only
+        assert np.isfinite(psnr(read_rgb(source), read_rgb(truth)))
+
+
+def test_synth_needs_exactly_one_output(tmp_path, photos):
+    result = CliRunner().invoke(main, ["synth", "--data", str(photos)])
+    assert result.exit_code == 2 and "exactly one of --out" in result.output
+    result = CliRunner().invoke(main, ["synth", "--data", str(photos), "--out", str(tmp_path / "s.png"),
+                                       "--eval-set", str(tmp_path / "e")])
+    assert result.exit_code == 2

@@ -58,11 +58,23 @@ def test_train_resume_export_and_clean(tmp_path, photos):
     assert (tmp_path / "in.clean.png").is_file()
 
 
-def test_synth_sheet(tmp_path, photos):
-    out = tmp_path / "sheet.png"
-    result = CliRunner().invoke(main, ["synth", "--kind", "reflection", "--data", str(photos), "--out", str(out), "--n", "3", "--size", "64"])
+def test_init_fine_tunes_from_a_checkpoint(tmp_path, photos):
+    runner = CliRunner()
+    config = tiny_config(tmp_path)
+    base = tmp_path / "base"
+    assert runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(base), "-q"]).exit_code == 0
+    tuned = tmp_path / "tuned"
+    result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(tuned),
+                                  "--init", str(base / "last.pt"), "-q"])
     assert result.exit_code == 0, result.output
-    assert cv2.imread(str(out)).shape == (192, 192, 3)
+    assert torch.load(tuned / "last.pt", weights_only=False)["state"]["init"] == str(base / "last.pt")
+    wider = yaml.safe_load(config.read_text())
+    wider["model"]["widths"] = [8, 16, 32]
+    config.write_text(yaml.safe_dump(wider))
+    result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(tmp_path / "x"),
+                                  "--init", str(base / "last.pt")])
+    assert result.exit_code == 1 and "bad training setup" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_exception_bad_training_inputs(tmp_path):

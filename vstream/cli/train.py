@@ -26,19 +26,22 @@ def _torch_side():
               help="Folder of photos to synthesise blends from (a validation split is held out by name hash).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Checkpoint folder.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Start from this checkpoint's weights (fine-tune; same model section), e.g. the reflection run's.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--max-minutes", type=click.FloatRange(min=0.1), help="Stop (and checkpoint) after this long.")
 @quiet_option
-def train_command(config_path, data, out, resume, device, max_minutes, quiet) -> None:
+def train_command(config_path, data, out, resume, init, device, max_minutes, quiet) -> None:
     """Train the dual-branch network on synthetic blends; checkpoints to OUT/last.pt and best.pt."""
     setup_logging(quiet, False)
     _torch_side()
     from ..train.trainer import train
 
     try:
-        best = train(config_path, data, out, resume=resume, device=device, max_minutes=max_minutes, quiet=quiet)
-    except (ValueError, KeyError) as exc:
-        raise click.ClickException(f"bad training setup: {exc}") from None
+        best = train(config_path, data, out, resume=resume, device=device, max_minutes=max_minutes, init=init,
+                     quiet=quiet)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise click.ClickException(f"bad training setup: {str(exc).splitlines()[0]}") from None
     status(f"best checkpoint: {best}", quiet)
 
 
@@ -70,41 +73,37 @@ def export_command(checkpoint, output, model_version, quiet) -> None:
 @click.option("--kind", type=click.Choice(KINDS), default="reflection", show_default=True)
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of photos.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Sheet image (png/jpg).")
-@click.option("--n", "rows", type=click.IntRange(1, 64), default=8, show_default=True)
-@click.option("--size", type=click.IntRange(32, 1024), default=192, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a picture sheet (png/jpg): input | background | interference, a sample per row.")
+@click.option("--real", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="With --out: a folder of real examples, shown in a fourth column for comparison.")
+@click.option("--eval-set", type=click.Path(file_okay=False, path_type=Path),
+              help="Instead, write an eval set (CEILNet layout) into this folder, from held-out photos only.")
+@click.option("--val-percent", type=click.IntRange(1, 100), default=10, show_default=True,
+              help="With --eval-set: the held-out split, as the training configs' data.val_percent.")
+@click.option("--n", "count", type=click.IntRange(1, 10_000), help="Samples  [default: 8 rows; 100 for --eval-set]")
+@click.option("--size", type=click.IntRange(32, 1024), default=256, show_default=True, help="Square sample side.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def synth_command(kind, data, out, rows, size, seed) -> None:
-    """A picture sheet of synthetic samples: input | background | interference, one per row."""
-    import cv2
-    import numpy as np
+@quiet_option
+def synth_command(kind, data, out, real, eval_set, val_percent, count, size, seed, quiet) -> None:
+    """Show or write what a synthesis recipe makes: a picture sheet, or a fixed eval set."""
+    from ..photos import list_photos, split_photos
+    from ..synthesis.sheets import picture_sheet, write_eval_set
 
-    from ..decode import is_image
-    from ..synthesis import RECIPES, SynthesisParams, synthesize
+    if (out is None) == (eval_set is None):
+        raise click.UsageError("give exactly one of --out (a picture sheet) or --eval-set (a folder)")
+    try:
+        if eval_set is not None:
+            photos = split_photos(data, val_percent)[1]
+            write_eval_set(kind, photos, eval_set, count or 100, size, seed)
+            status(f"wrote {count or 100} {kind} samples from {len(photos)} held-out photos into {eval_set}", quiet)
+            return
+        import cv2
 
-    if kind not in RECIPES:
-        raise click.ClickException(f"no synthesis recipe for {kind!r} yet; have {', '.join(sorted(RECIPES))}")
-    photos = sorted(p for p in data.rglob("*") if is_image(p))
-    if len(photos) < 2:
-        raise click.ClickException(f"need at least 2 photos in {data}")
-    rng = np.random.default_rng(seed)
-    params = SynthesisParams(clean_fraction=0.0)
-    sheet = []
-    for _ in range(rows):
-        a, b = (_square_rgb(photos[i], size) for i in rng.choice(len(photos), 2, replace=False))
-        blended, background, interference = synthesize(kind, a, b, rng, params)
-        sheet.append(np.hstack([blended, background, np.clip(interference * 2, 0, 1)]))
-    image = (np.vstack(sheet) * 255 + 0.5).astype(np.uint8)
-    if not cv2.imwrite(str(out), image[..., ::-1]):
-        raise click.ClickException(f"cannot write {out}")
-    click.echo(f"wrote {out} ({rows} samples; interference shown x2)", err=True)
-
-
-def _square_rgb(path: Path, size: int):
-    """``path`` as ``(size, size, 3)`` uint8 RGB; a click error when it cannot be read."""
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise click.ClickException(f"cannot read image {path}")
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)[..., ::-1]
+        sheet = picture_sheet(kind, list_photos(data, at_least=2), count or 8, size, seed,
+                              list_photos(real) if real else [])
+        if not cv2.imwrite(str(out), sheet[..., ::-1]):
+            raise click.ClickException(f"cannot write {out}")
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    status(f"wrote {out} ({count or 8} samples; interference shown around grey)", quiet)

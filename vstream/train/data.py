@@ -1,38 +1,14 @@
-"""Training data: photos from a folder, split by file-name hash, blended on the fly."""
+"""Training batches: photos held in memory, blended on the fly by a synthesis recipe."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from ..decode import is_image
+from ..photos import load_rgb
 from ..synthesis import SynthesisParams, synthesize
-
-
-
-def split_photos(folder: Path, val_percent: int) -> tuple[list[Path], list[Path]]:
-    """(train, validation) photo paths; a photo is in validation when the first byte of the MD5 of
-    its name, mod 100, is below ``val_percent`` — stable whatever else is in the folder."""
-    photos = sorted(p for p in Path(folder).rglob("*") if is_image(p))
-    if len(photos) < 4:
-        raise ValueError(f"need at least 4 photos in {folder}, found {len(photos)}")
-    val = [p for p in photos if hashlib.md5(p.name.encode()).digest()[0] % 100 < val_percent]
-    return [p for p in photos if p not in val], val
-
-
-def load_rgb(path: Path, min_side: int) -> np.ndarray:
-    """A photo as ``(H, W, 3)`` uint8 RGB, upscaled if its short side is below ``min_side``."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read image {path}")
-    short = min(image.shape[:2])
-    if short < min_side:
-        image = cv2.resize(image, None, fx=min_side / short, fy=min_side / short, interpolation=cv2.INTER_CUBIC)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 class BlendSampler:

@@ -14,8 +14,9 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from ..synthesis import SynthesisParams
-from .data import BlendSampler, split_photos
+from ..photos import split_photos
+from ..synthesis import params_for
+from .data import BlendSampler
 from .losses import Discriminator, FeatureExtractor, adversarial_loss, feature_loss, ssim, truncated_l1
 from .network import DualBranchNet
 
@@ -81,17 +82,21 @@ class Validation:
 
 
 def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, device: str = "cpu",
-          max_minutes: float | None = None, quiet: bool = False) -> Path:
-    """Train; return the path of the best checkpoint (by validation PSNR)."""
+          max_minutes: float | None = None, init: Path | None = None, quiet: bool = False) -> Path:
+    """Train; return the path of the best checkpoint (by validation PSNR).
+
+    ``init``: start from this checkpoint's network weights (fine-tuning, e.g. a new kind from the
+    reflection model) with fresh optimisers; ignored when resuming.
+    """
     config = load_train_config(config_path)
     seed = int(config.get("seed", 0))
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
-    params = SynthesisParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["synthesis"].items()})
-    train_paths, val_paths = split_photos(data, config["data"]["val_percent"])
     crop, kind = config["data"]["crop"], config.get("kind", "reflection")
+    params = params_for(kind, config["synthesis"])
+    train_paths, val_paths = split_photos(data, config["data"]["val_percent"])
     sampler = BlendSampler(train_paths, kind, params, crop, seed)
     val_inputs, val_backgrounds, _ = BlendSampler(val_paths, kind, params, crop, seed + 1).batch(config["data"]["val_samples"])
     validation = Validation(val_inputs.to(device), val_backgrounds.to(device))
@@ -103,8 +108,10 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     opt_g = torch.optim.AdamW(model.parameters(), lr=optim_cfg["lr"], weight_decay=0.0)
     opt_d = torch.optim.AdamW(critic.parameters(), lr=optim_cfg["lr"] / 2, betas=(0.5, 0.999))
     steps = int(optim_cfg["steps"])
-    state = {"step": 0, "best": -1.0, "history": [], "seconds": 0.0}
+    state = {"step": 0, "best": -1.0, "history": [], "seconds": 0.0, "init": str(init) if init else None}
     last, best = out / "last.pt", out / "best.pt"
+    if init is not None and not (resume and last.is_file()):
+        model.load_state_dict(torch.load(init, map_location=device, weights_only=False)["model"])
     if resume and last.is_file():
         checkpoint = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(checkpoint["model"])

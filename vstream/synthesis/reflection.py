@@ -1,0 +1,33 @@
+"""Reflections on glass (claims 10-12): a blurred reference scene superposed inside a region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .base import SynthesisParams, register
+from .regions import feathered_mask
+
+
+@dataclass(frozen=True)
+class ReflectionParams(SynthesisParams):
+    """``blur_sigma``: Gaussian blur of the reference, in pixels. ``ghost_fraction``: share of
+    double reflections (thick glass), offset by ``ghost_shift`` pixels."""
+
+    blur_sigma: tuple[float, float] = (0.5, 5.0)
+    ghost_fraction: float = 0.2
+    ghost_shift: tuple[int, int] = (2, 8)
+
+
+@register("reflection", ReflectionParams)
+def reflection(background: np.ndarray, reference: np.ndarray, rng: np.random.Generator,
+               params: ReflectionParams) -> np.ndarray:
+    """Blurred reference × normalised feathered mask × strength, linearly superposed."""
+    h, w = background.shape[:2]
+    layer = cv2.GaussianBlur(reference, (0, 0), rng.uniform(*params.blur_sigma))
+    if rng.random() < params.ghost_fraction:
+        dy, dx = (int(rng.integers(*params.ghost_shift)) * int(rng.choice([-1, 1])) for _ in range(2))
+        layer = 0.6 * layer + 0.4 * np.roll(layer, (dy, dx), axis=(0, 1))
+    return background + feathered_mask(h, w, rng, params) * layer * rng.uniform(*params.strength)
