@@ -127,14 +127,29 @@ class VideoReader:
     def close(self) -> None:
         self.container.close()
 
-    def items(self, passthrough: bool = True) -> Iterator[Frame | av.Packet]:
+    def video_packets(self) -> list[tuple[int | None, bool]]:
+        """(pts, is keyframe) of every video packet, in demux order, read without decoding."""
+        try:
+            return [(p.pts, p.is_keyframe) for p in self.container.demux(self.video) if p.size]
+        except av.FFmpegError as exc:
+            raise DecodeError(f"cannot read {self.name}: {_reason(exc)}") from None
+
+    def items(
+        self, passthrough: bool = True, first_pts: int | None = None, end_pts: int | None = None
+    ) -> Iterator[Frame | av.Packet]:
         """Decoded frames (and pass-through packets) in demux order.
 
-        A packet that fails to decode is skipped and counted, as ffmpeg does; an input where no
-        frame decodes raises :class:`DecodeError`.
+        ``first_pts``/``end_pts`` (in the video stream's time base) limit the frames to
+        ``first_pts <= pts < end_pts``: decoding starts at the keyframe at or before
+        ``first_pts`` (a seek) and stops at ``end_pts``. A packet that fails to decode is
+        skipped and counted, as ffmpeg does; an input where no frame decodes raises
+        :class:`DecodeError`, and so does a seek that lands past ``first_pts``.
         """
         streams = [self.video, *(self.copy_streams if passthrough else [])]
         index = 0
+        seeking = first_pts is not None
+        if seeking:
+            self._seek(first_pts)
         try:
             for packet in self.container.demux(streams):
                 if packet.stream is not self.video:
@@ -142,6 +157,13 @@ class VideoReader:
                         yield packet
                     continue
                 for frame in self._decode(packet):
+                    if seeking and frame.pts > first_pts:
+                        raise DecodeError(f"cannot seek precisely in {self.name}: landed past {first_pts}")
+                    seeking = False
+                    if end_pts is not None and frame.pts >= end_pts:
+                        return
+                    if first_pts is not None and frame.pts < first_pts:
+                        continue
                     if index == 0:
                         self.rotation = int(frame.rotation or 0)
                         self.colour_tags = {k: getattr(frame, k) for k in COLOUR_TAGS}
@@ -155,6 +177,12 @@ class VideoReader:
             log.warning("stopped reading %s: %s", self.name, self.stop_reason)
         if index == 0:
             raise DecodeError(f"no decodable video frames in {self.name}")
+
+    def _seek(self, pts: int) -> None:
+        try:
+            self.container.seek(pts, stream=self.video, backward=True, any_frame=False)
+        except av.FFmpegError as exc:
+            raise DecodeError(f"cannot seek in {self.name}: {_reason(exc)}") from None
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         try:

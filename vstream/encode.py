@@ -52,6 +52,20 @@ class EncodeSettings:
         return options
 
 
+def add_copies(container: av.container.OutputContainer, streams: list[av.stream.Stream]) -> dict[int, av.stream.Stream]:
+    """Add to ``container`` a copy of each input stream it can hold; input index → output stream."""
+    copies = {}
+    for stream in streams:
+        if stream.codec_context.name not in container.supported_codecs:
+            log.warning(
+                "not copying %s stream %d (%s): %s cannot hold it",
+                stream.type, stream.index, stream.codec_context.name, container.format.name,
+            )
+            continue
+        copies[stream.index] = container.add_stream_from_template(stream)
+    return copies
+
+
 class VideoWriter:
     """Open ``path`` for writing one video stream plus copies of the input's pass-through streams.
 
@@ -89,16 +103,7 @@ class VideoWriter:
             self.video.set_display_rotation(rotation)
         self.colour_tags = colour_tags or {}
         self._fallback_step = int(round(1 / (rate * info.time_base))) or 1
-        self._copies = {}
-        supported = self.container.supported_codecs
-        for stream in copy_streams:
-            if stream.codec_context.name not in supported:
-                log.warning(
-                    "not copying %s stream %d (%s): %s cannot hold it",
-                    stream.type, stream.index, stream.codec_context.name, self.container.format.name,
-                )
-                continue
-            self._copies[stream.index] = self.container.add_stream_from_template(stream)
+        self._copies = add_copies(self.container, copy_streams)
         self.frames = 0
 
     def __enter__(self) -> VideoWriter:
