@@ -33,11 +33,16 @@ def make_clip(
     vfr: bool = False,
     rotation: int = 0,
     codec: str = "libx264",
+    keyint: int | None = None,
 ) -> Path:
-    """Write a short clip; ``vfr`` spaces frames irregularly; ``audio`` adds a 440 Hz AAC track."""
+    """Write a short clip; ``vfr`` spaces frames irregularly; ``audio`` adds a 440 Hz AAC track;
+    ``keyint`` puts a keyframe every that many frames (x264 only)."""
     time_base = Fraction(1, 1000) if vfr else Fraction(1, fps)
+    options = {"preset": "ultrafast", "crf": "10"}
+    if keyint:
+        options["x264-params"] = f"keyint={keyint}:min-keyint={keyint}:scenecut=0"
     with av.open(str(path), "w") as container:
-        video = container.add_stream(codec, rate=fps, options={"preset": "ultrafast", "crf": "10"})
+        video = container.add_stream(codec, rate=fps, options=options)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.time_base = video.codec_context.time_base = time_base
         if rotation:

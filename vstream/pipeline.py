@@ -29,6 +29,7 @@ from .infer import InterferenceModel, providers_for
 from .errors import OutputError
 from .outputs import atomic_output, check_writable, staging_path
 from .reconstruct import apply_residual_i420, clean_image
+from .split import Span
 from .temporal import ResidualSmoother
 from .threads import Consumer, Prefetcher
 
@@ -114,13 +115,15 @@ def clean_video(
     address: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_frame: ProgressFn | None = None,
+    span: Span | None = None,
 ) -> CleanReport:
     """Clean a video file (or any URL FFmpeg reads) into ``output``.
 
     ``on_start(total_frames)`` is called once the input is open (0 if unknown); ``on_frame(n)``
-    after every ``n`` frames encoded. Ctrl-C (KeyboardInterrupt) stops reading, finishes the
-    frames in flight and finalises a playable ``<output>.partial<ext>``; nothing is ever left
-    under ``output`` unless the run completed.
+    after every ``n`` frames encoded. ``span``: only that segment of the input, video only,
+    after its warm-up frames (:mod:`vstream.split`). Ctrl-C (KeyboardInterrupt) stops reading,
+    finishes the frames in flight and finalises a playable ``<output>.partial<ext>``; nothing is
+    ever left under ``output`` unless the run completed.
     """
     start = time.perf_counter()
     with VideoReader(source) as reader:
@@ -130,11 +133,12 @@ def clean_video(
         startup_s = time.perf_counter() - start
         info = reader.info
         if on_start:
-            on_start(info.frames)
+            on_start(info.frames if span is None else span.frames)
         staging = staging_path(output)
         stages = CleanStages(runner, ResidualSmoother(config.temporal), config, compare)
-        sink = _FileSink(reader, config, staging, on_frame)
-        items = Prefetcher(reader.items(), depth=8, name="vstream-decode")
+        sink = _FileSink(reader, config, staging, on_frame, span)
+        decoded = reader.items() if span is None else reader.items(False, span.warmup_pts, span.end_pts)
+        items = Prefetcher(decoded, depth=8, name="vstream-decode")
         try:
             try:
                 interrupted = stages.run(items, sink.put, default_in_flight(config, workers))
@@ -228,19 +232,25 @@ class CleanStages:
 
 class _FileSink:
     """The output file of :func:`clean_video`: opened at the first frame (its width and the
-    input's rotation), pass-through packets copied, encoding on its own thread."""
+    input's rotation), pass-through packets copied, encoding on its own thread. With a
+    ``span``, its warm-up frames are dropped and no other stream is copied."""
 
-    def __init__(self, reader: VideoReader, config: CleanConfig, staging: Path, on_frame: ProgressFn | None) -> None:
+    def __init__(
+        self, reader: VideoReader, config: CleanConfig, staging: Path, on_frame: ProgressFn | None, span: Span | None
+    ) -> None:
         self.reader = reader
         self.config = config
         self.staging = staging
         self.on_frame = on_frame
+        self.span = span
         self.writer: VideoWriter | None = None
         self.consumer: Consumer | None = None
         self.early_packets: list[av.Packet] = []
         self.frames_written = 0
 
     def put(self, item: Frame | av.Packet) -> None:
+        if self.span is not None and isinstance(item, Frame) and item.pts < self.span.start_pts:
+            return  # warm-up
         if self.consumer is None:
             if isinstance(item, av.Packet):  # the writer opens at the first frame
                 self.early_packets.append(item)
@@ -250,7 +260,7 @@ class _FileSink:
 
     def _open(self, first: Frame) -> None:
         self.writer = VideoWriter(
-            self.staging, self.reader.info, self.config.encode, self.reader.copy_streams,
+            self.staging, self.reader.info, self.config.encode, self.reader.copy_streams if self.span is None else [],
             width=first.size[1], rotation=self.reader.rotation, colour_tags=self.reader.colour_tags,
         )
         self.consumer = Consumer(self._write, depth=16, name="vstream-encode")
