@@ -13,15 +13,18 @@ import glob
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 
 from .config import CleanConfig
 from .errors import InputOpenError, VStreamError, redact
 from .outputs import STAGING_TAG
+from .split import Span, join, plan, segment_path, warmup_frames
 
 MANIFEST_NAME = ".vstream-manifest.jsonl"
+DEFAULT_SEGMENT_S = 60.0
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
      ".flv", ".wmv", ".3gp", ".h264", ".hevc"}
@@ -66,27 +69,45 @@ def output_for(source: Path, root: Path, outdir: Path, suffix: str) -> Path:
 
 
 class Manifest:
-    """JSON lines in OUTDIR, one per finished file (``done`` or ``failed``), flushed and fsynced
-    as each file finishes. The last line for an input wins."""
+    """JSON lines in OUTDIR, flushed and fsynced as each file or segment finishes. A file's last
+    line wins (``split``: its segment plan; ``done``; ``failed``) and drops the segment lines
+    before it, so a new plan or a retry starts its segments afresh."""
 
     def __init__(self, outdir: Path) -> None:
         self.path = outdir / MANIFEST_NAME
         self.entries: dict[str, dict] = {}
+        self.segments: dict[str, set[int]] = {}  # input → segments done under its current plan
         if self.path.is_file():
             for line in self.path.read_text().splitlines():
                 try:
-                    entry = json.loads(line)
+                    self._add(json.loads(line))
                 except json.JSONDecodeError:  # a line cut short by a crash mid-write
                     continue
-                self.entries[entry["input"]] = entry
+
+    def _add(self, entry: dict) -> None:
+        if "segment" in entry:
+            self.segments.setdefault(entry["input"], set()).add(entry["segment"])
+        else:
+            self.entries[entry["input"]] = entry
+            self.segments.pop(entry["input"], None)
 
     def is_done(self, source: Path, output: Path) -> bool:
         entry = self.entries.get(str(source.resolve()))
         return entry is not None and entry["state"] == "done" and output.is_file()
 
+    def plan(self, source: Path, segment_s: float, warmup: int) -> list[Span] | None:
+        """The segments recorded for ``source`` if it was split with the same settings."""
+        entry = self.entries.get(str(source.resolve()))
+        if entry is None or entry["state"] != "split" or (entry["segment_s"], entry["warmup"]) != (segment_s, warmup):
+            return None
+        return [Span(*span) for span in entry["spans"]]
+
+    def segments_done(self, source: Path) -> set[int]:
+        return self.segments.get(str(source.resolve()), set())
+
     def record(self, source: Path, state: str, **details) -> None:
         entry = {"input": str(source.resolve()), "state": state, **details}
-        self.entries[entry["input"]] = entry
+        self._add(entry)
         with self.path.open("a") as handle:
             handle.write(json.dumps(entry) + "\n")
             handle.flush()
@@ -104,22 +125,75 @@ class ArchiveReport:
     frames: int = 0
     footage_s: float = 0.0
     seconds: float = 0.0
+    startup_s: float = 0.0  # of ``seconds``: connecting to (or starting) Ray
 
     @property
     def exit_code(self) -> int:
         return 123 if self.failed else 0
 
 
-def _clean_file(source: str, output: str, config: CleanConfig) -> dict:
-    """One file, start to finish, on whichever node runs it (a Ray task body)."""
-    from .pipeline import clean_video
+@dataclass(frozen=True)
+class Progress:
+    """The whole job so far: files finished (done or failed) and frames cleaned, of this run's."""
 
+    files_done: int
+    files_total: int
+    frames_done: int
+    frames_total: int
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames_done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the rate so far (None before the first frames)."""
+        return max(0, self.frames_total - self.frames_done) / self.fps if self.fps else None
+
+
+@dataclass
+class _File:
+    """One input's work in this run. ``spans`` None: cleaned whole."""
+
+    source: Path
+    output: Path
+    spans: list[Span] | None = None
+    done: set[int] = field(default_factory=set)
+    frames: int = 0  # to clean in this run (known once probed)
+    cleaned: int = 0
+    footage_s: float = 0.0
+    failed: bool = False
+
+    @property
+    def parts(self) -> list[Path]:
+        return [segment_path(self.output, i) for i in range(len(self.spans or ()))]
+
+
+def _task(fn: Callable[..., dict], *args) -> dict:
+    """A Ray task body: ``fn(*args)`` on whichever node runs it, a domain error as a failed result."""
     try:
-        report = clean_video(source, Path(output), config)
+        return fn(*args)
     except VStreamError as exc:
         return {"state": "failed", "error": redact(str(exc))}
+
+
+def _probe(source: str, segment_s: float, warmup: int) -> dict:
+    spans, frames, seconds = plan(source, segment_s, warmup)
+    return {"state": "planned", "spans": spans, "frames": frames, "footage_s": seconds}
+
+
+def _clean(source: str, output: str, config: CleanConfig, span: Span | None) -> dict:
+    from .pipeline import clean_video
+
+    report = clean_video(source, Path(output), config, span=span)
     return {"state": "done", "frames": report.frames, "seconds": round(report.seconds, 3),
             "footage_s": round(report.footage_s, 3)}
+
+
+def _join(source: str, parts: list[str], output: str) -> dict:
+    join(source, [Path(p) for p in parts], Path(output))
+    return {"state": "done"}
 
 
 def clean_archive(
@@ -130,12 +204,17 @@ def clean_archive(
     suffix: str = "",
     address: str | None = None,
     jobs: int | None = None,
+    segment_s: float = DEFAULT_SEGMENT_S,
     on_file: Callable[[str, dict], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> ArchiveReport:
-    """Clean every video of ``spec`` into ``outdir``, ``jobs`` files at a time on Ray.
+    """Clean every video of ``spec`` into ``outdir``, ``jobs`` Ray tasks at a time (default:
+    the cluster's CPUs); files of 1.5 × ``segment_s`` or more are split (0: never).
 
-    Files already marked done in the manifest (with their output present) are skipped;
-    a file that fails is recorded with its error and the rest go on.
+    Files already marked done in the manifest (with their output present) are skipped, and so
+    are the finished segments of a split file; a file that fails is recorded with its error and
+    the rest go on. ``on_file`` hears of every file done or failed, ``on_progress`` of every
+    task finished.
     """
     from .actors import connect_ray
 
@@ -151,37 +230,127 @@ def clean_archive(
         output = output_for(source, root, outdir, suffix)
         if manifest.is_done(source, output):
             report.skipped_done += 1
+            for i in range(manifest.entries[str(source.resolve())].get("segments", 0)):
+                segment_path(output, i).unlink(missing_ok=True)  # left by a driver killed after its join
         else:
-            todo.append((source, output))
-    if not todo:
-        report.seconds = time.perf_counter() - start
-        return report
-    ray, started = connect_ray(address, jobs or 1)
-    task = ray.remote(num_cpus=1, max_retries=2)(_clean_file)
-    per_file = replace(config, workers=0)  # inference in-process, inside each file's task
-    try:
-        pending = {}
-        for source, output in todo:
             output.parent.mkdir(parents=True, exist_ok=True)
-            pending[task.remote(str(source), str(output), per_file)] = source
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            source = pending.pop(ready[0])
-            try:
-                result = ray.get(ready[0])
-            except ray.exceptions.RayError as exc:
-                result = {"state": "failed", "error": redact(str(exc).splitlines()[0])}
-            manifest.record(source, **result)
-            if result["state"] == "done":
-                report.done += 1
-                report.frames += result["frames"]
-                report.footage_s += result["footage_s"]
-            else:
-                report.failed[str(source)] = result["error"]
-            if on_file:
-                on_file(str(source), result)
-    finally:
-        if started:
-            ray.shutdown()
+            todo.append(_File(source, output))
+    if todo:
+        ray, started = connect_ray(address, jobs or 1)
+        report.startup_s = time.perf_counter() - start
+        try:
+            runner = _Scheduler(ray, manifest, report, replace(config, workers=0), segment_s, on_file, on_progress)
+            runner.run(todo, jobs or int(ray.cluster_resources().get("CPU", 1)))
+        finally:
+            if started:
+                ray.shutdown()
     report.seconds = time.perf_counter() - start
     return report
+
+
+class _Scheduler:
+    """The driver's loop: probe each file, clean it whole or segment by segment, join its
+    segments; at most ``jobs`` Ray tasks in flight; results recorded as they arrive."""
+
+    def __init__(self, ray, manifest: Manifest, report: ArchiveReport, config: CleanConfig, segment_s: float,
+                 on_file: Callable[[str, dict], None] | None, on_progress: Callable[[Progress], None] | None) -> None:
+        self.ray = ray
+        self.task = ray.remote(num_cpus=1, max_retries=2)(_task)
+        self.manifest = manifest
+        self.report = report
+        self.config = config  # inference in-process, inside each task
+        self.segment_s = segment_s
+        self.warmup = warmup_frames(config.temporal)
+        self.on_file = on_file
+        self.on_progress = on_progress
+        self.queue: deque[tuple[_File, str | int, Callable[..., dict], tuple]] = deque()
+        self.started = time.perf_counter()
+        self.files: list[_File] = []
+
+    def run(self, files: list[_File], jobs: int) -> None:
+        self.files = files
+        for file in files:
+            file.spans = self.manifest.plan(file.source, self.segment_s, self.warmup)
+            if file.spans is None:
+                self.queue.append((file, "probe", _probe, (str(file.source), self.segment_s, self.warmup)))
+            else:
+                file.done = {i for i in self.manifest.segments_done(file.source) if file.parts[i].is_file()}
+                file.frames = sum(s.frames for i, s in enumerate(file.spans) if i not in file.done)
+                self._queue_segments(file)
+        pending: dict = {}
+        while self.queue or pending:
+            while self.queue and len(pending) < jobs:
+                file, step, fn, args = self.queue.popleft()
+                if not file.failed:
+                    pending[self.task.remote(fn, *args)] = (file, step)
+            if not pending:
+                continue
+            ready, _ = self.ray.wait(list(pending), num_returns=1)
+            file, step = pending.pop(ready[0])
+            try:
+                result = self.ray.get(ready[0])
+            except self.ray.exceptions.RayError as exc:
+                result = {"state": "failed", "error": redact(str(exc).splitlines()[0])}
+            if file.failed:
+                continue
+            if result["state"] == "failed":
+                self._fail(file, result)
+            else:
+                self._finished(file, step, result)
+            if self.on_progress:
+                self.on_progress(self.progress())
+
+    def progress(self) -> Progress:
+        going = [f for f in self.files if not f.failed]
+        return Progress(self.report.done + len(self.report.failed), len(self.files), sum(f.cleaned for f in going),
+                        sum(f.frames for f in going), time.perf_counter() - self.started)
+
+    def _finished(self, file: _File, step: str | int, result: dict) -> None:
+        if step == "probe":
+            file.frames, file.footage_s = result["frames"], result["footage_s"]
+            file.spans = result["spans"]
+            if file.spans is None:
+                self.queue.append((file, "clean", _clean, (str(file.source), str(file.output), self.config, None)))
+            else:
+                self.manifest.record(file.source, "split", spans=[astuple(s) for s in file.spans],
+                                     segment_s=self.segment_s, warmup=self.warmup)
+                self._queue_segments(file)
+        elif step == "clean":
+            file.cleaned += result["frames"]
+            self._done(file, result)
+        elif step == "join":
+            self._done(file, {"state": "done", "frames": sum(s.frames for s in file.spans),
+                              "footage_s": file.footage_s, "segments": len(file.spans)})
+            for part in file.parts:
+                part.unlink(missing_ok=True)
+        else:
+            file.cleaned += result["frames"]
+            self.manifest.record(file.source, "done", segment=step, frames=result["frames"])
+            file.done.add(step)
+            if len(file.done) == len(file.spans):
+                self._queue_join(file)
+
+    def _queue_segments(self, file: _File) -> None:
+        for i, span in enumerate(file.spans):
+            if i not in file.done:
+                self.queue.append((file, i, _clean, (str(file.source), str(file.parts[i]), self.config, span)))
+        if len(file.done) == len(file.spans):
+            self._queue_join(file)
+
+    def _queue_join(self, file: _File) -> None:
+        self.queue.appendleft((file, "join", _join, (str(file.source), [str(p) for p in file.parts], str(file.output))))
+
+    def _done(self, file: _File, result: dict) -> None:
+        self.manifest.record(file.source, **result)
+        self.report.done += 1
+        self.report.frames += result["frames"]
+        self.report.footage_s += result.get("footage_s") or file.footage_s
+        if self.on_file:
+            self.on_file(str(file.source), result)
+
+    def _fail(self, file: _File, result: dict) -> None:
+        file.failed = True
+        self.manifest.record(file.source, **result)
+        self.report.failed[str(file.source)] = result["error"]
+        if self.on_file:
+            self.on_file(str(file.source), result)
