@@ -75,6 +75,14 @@ def test_untrained_network_returns_its_input_and_two_distinct_decoders():
     assert not torch.allclose(background, x - interference)
 
 
+def test_interference_layer_is_signed():
+    """A shadow darkens: decoder 2 must be able to say so (a [0, 1] clamp would cut its gradient)."""
+    net = DualBranchNet(widths=(8, 16, 32), blocks=(1, 1, 1))
+    net.interference_decoder.forward = lambda deepest, skips: torch.full((1, 3, 32, 48), -0.5)
+    _, _, interference = net(torch.rand(1, 3, 32, 48))
+    assert float(interference.min()) == -0.5
+
+
 def test_budget():
     assert parameter_count(DualBranchNet()) <= 2_000_000
 

@@ -6,8 +6,9 @@ A vstream model is an ONNX graph with:
   H and W must be multiples of :data:`SIZE_MULTIPLE` (the runtime pads and crops);
 - output ``"background"``: ``(N, 3, H, W)`` float32 in ``[0, 1]``, the cleaned image formed by
   the result module from both decoders;
-- output ``"interference"``: ``(N, 3, H, W)`` float32 in ``[0, 1]``, decoder 2's interference
-  layer (reflection, shadow, water-stain or occlusion map).
+- output ``"interference"``: ``(N, 3, H, W)`` float32 in ``[-1, 1]``, decoder 2's interference
+  layer (reflection, shadow, water-stain or occlusion map) as the signed difference it makes,
+  ``input - background``: positive for a reflection, negative for a shadow.
 
 Metadata (``onnx`` ``metadata_props``) carries :data:`META_KIND`, :data:`META_VERSION`,
 :data:`META_SIZE_MULTIPLE` and :data:`META_CONFIG_HASH`.

@@ -198,7 +198,7 @@ class DualBranchNet(nn.Module):
         fine, middle, deepest = self.encoder(x)
         skips = [self.skips[0](middle), self.skips[1](fine)]
         background = (x - self.background_decoder(deepest, skips)).clamp(0, 1)
-        interference = self.interference_decoder(deepest, skips).clamp(0, 1)
+        interference = self.interference_decoder(deepest, skips).clamp(-1, 1)  # signed: a shadow darkens
         return self.result(x, background, interference), background, interference
 
 
