@@ -5,7 +5,7 @@ import pytest
 
 from vstream import pyramid
 from vstream.infer import InterferenceModel
-from vstream.reconstruct import apply_residual, clean_image
+from vstream.reconstruct import apply_residual, clean_image, removal
 
 from media import synthetic_frame
 
@@ -58,3 +58,18 @@ def test_apply_residual_strength_zero_keeps_frame(rng):
     residual = rng.normal(0, 0.2, (*shapes[-1], 3)).astype(np.float32)
     np.testing.assert_array_equal(apply_residual(rgb, residual, shapes, strength=0.0), rgb)
     assert not np.array_equal(apply_residual(rgb, residual, shapes, strength=1.0), rgb)
+
+
+def test_removal_soft_thresholds_by_the_floor():
+    residual = np.array([-0.3, -0.01, 0.0, 0.005, 0.2], np.float32)
+    np.testing.assert_allclose(removal(residual, floor=0.0), residual * 255, rtol=1e-6)
+    np.testing.assert_allclose(removal(residual, floor=0.02) / 255, [-0.28, 0, 0, 0, 0.18], atol=1e-6)
+    np.testing.assert_allclose(removal(residual, strength=0.5, floor=0.02) / 255, [-0.14, 0, 0, 0, 0.09], atol=1e-6)
+
+
+def test_floor_keeps_small_corrections_off_the_frame(dimming_model):
+    """The dimming model removes a few percent everywhere: below a higher floor, nothing changes."""
+    rgb = synthetic_frame(2, 128, 96)
+    model = InterferenceModel(dimming_model)
+    assert not np.array_equal(clean_image(model, rgb, max_side=64), rgb)
+    np.testing.assert_array_equal(clean_image(model, rgb, max_side=64, floor=0.3), rgb)

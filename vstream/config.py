@@ -29,12 +29,15 @@ class CleanConfig:
     of the smallest pyramid level, which is all the network sees. ``workers``: Ray actors
     (0 = in-process, no Ray; None = chosen from the cores). ``batch``: frames per Ray call.
     ``max_in_flight``: frames submitted and not yet encoded (None = two batches per worker).
+    ``residual_floor``: corrections smaller than this (0..1) are dropped as network noise
+    (:func:`vstream.reconstruct.removal`).
     """
 
     kind: str = "reflection"
     model: str | None = None
     max_side: int = 320
     strength: float = 1.0
+    residual_floor: float = 0.0
     device: str = "cpu"
     workers: int | None = None
     threads_per_worker: int = 1
@@ -48,6 +51,8 @@ class CleanConfig:
             raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not 0.0 <= self.strength <= 1.0:
             raise ConfigError(f"strength must be in [0, 1], got {self.strength}")
+        if not 0.0 <= self.residual_floor < 0.5:
+            raise ConfigError(f"residual_floor must be in [0, 0.5), got {self.residual_floor}")
         if self.max_side < 32:
             raise ConfigError(f"max_side must be at least 32, got {self.max_side}")
         if self.workers is not None and self.workers < 0:

@@ -71,13 +71,14 @@ class DatasetResult:
     scores: dict[str, Score] = field(default_factory=dict)
 
 
-def network_method(model_path: Path, max_side: int, threads: int = 2) -> Method:
-    """The shipped pipeline on a still: Laplacian pyramid, network on the top level, residual back."""
+def network_method(model_path: Path, max_side: int, floor: float = 0.0, threads: int = 2) -> Method:
+    """The shipped pipeline on a still: Laplacian pyramid, network on the top level, residual back
+    (soft-thresholded by ``floor``, as ``vstream clean``'s ``residual_floor``)."""
     from .infer import InterferenceModel
     from .reconstruct import clean_image
 
     model = InterferenceModel(model_path, threads=threads)
-    return lambda rgb: clean_image(model, rgb, max_side)
+    return lambda rgb: clean_image(model, rgb, max_side, floor=floor)
 
 
 def builtin_methods() -> dict[str, Method]:

@@ -98,7 +98,7 @@ def clean_still(source: str, output: Path, config: CleanConfig, compare: bool = 
     rgb = read_image(source)
     check_writable(output, source)
     model = InterferenceModel(config.model_path(), config.threads_per_worker, providers_for(config.device))
-    cleaned = clean_image(model, rgb, config.max_side, config.strength)
+    cleaned = clean_image(model, rgb, config.max_side, config.strength, config.residual_floor)
     result = np.hstack([rgb, cleaned]) if compare else cleaned
     with atomic_output(output) as staging:
         if not cv2.imwrite(str(staging), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
@@ -225,7 +225,7 @@ class CleanStages:
 
     def _finish(self, frame: Frame, small: np.ndarray, shapes: list[tuple[int, int]]) -> Frame:
         residual = self.smoother.smooth(small, self.runner.next_result())
-        cleaned = apply_residual_i420(frame.i420, residual, shapes, self.config.strength)
+        cleaned = apply_residual_i420(frame.i420, residual, shapes, self.config.strength, self.config.residual_floor)
         out = colour.hstack(frame.i420, cleaned) if self.compare else cleaned
         return Frame(frame.index, frame.pts, frame.time_base, out)
 

@@ -8,8 +8,20 @@ import numpy as np
 from . import colour, pyramid
 
 
+def removal(residual: np.ndarray, strength: float = 1.0, floor: float = 0.0) -> np.ndarray:
+    """What is actually removed, in 0..255 units: ``residual`` soft-thresholded by ``floor`` (a
+    correction smaller than ``floor`` is dropped, a larger one reduced by it), times ``strength``.
+
+    The floor keeps the network's small, image-wide corrections — noise below its training
+    tolerance (the truncated pixel loss ignores differences up to 0.01) — off clean footage.
+    """
+    if floor > 0:
+        residual = np.sign(residual) * np.maximum(np.abs(residual) - np.float32(floor), 0.0)
+    return residual * np.float32(255.0 * strength)
+
+
 def apply_residual(
-    rgb: np.ndarray, residual: np.ndarray, shapes: list[tuple[int, int]], strength: float = 1.0
+    rgb: np.ndarray, residual: np.ndarray, shapes: list[tuple[int, int]], strength: float = 1.0, floor: float = 0.0
 ) -> np.ndarray:
     """Clean a full-size frame with a residual computed on its smallest pyramid level.
 
@@ -18,16 +30,17 @@ def apply_residual(
         residual: ``(h, w, 3)`` float32 in [-1, 1] at ``shapes[-1]``, what the model removes.
         shapes: the pyramid's level shapes (:func:`vstream.pyramid.level_shapes`).
         strength: 0 keeps the frame, 1 removes the full residual.
+        floor: corrections below this (0..1) are dropped; see :func:`removal`.
 
     Returns:
         ``(H, W, 3)`` uint8. Equal to the Laplacian reconstruction with base ``base - residual``.
     """
-    full = pyramid.expand(residual * np.float32(255.0 * strength), shapes)
+    full = pyramid.expand(removal(residual, strength, floor), shapes)
     return cv2.subtract(rgb, full, dtype=cv2.CV_8U)  # saturating, rounded: 3x numpy's clip+round
 
 
 def apply_residual_i420(
-    i420: np.ndarray, residual: np.ndarray, shapes: list[tuple[int, int]], strength: float = 1.0
+    i420: np.ndarray, residual: np.ndarray, shapes: list[tuple[int, int]], strength: float = 1.0, floor: float = 0.0
 ) -> np.ndarray:
     """:func:`apply_residual` for an I420 frame, in its own planes.
 
@@ -36,7 +49,7 @@ def apply_residual_i420(
     half size; with no level at all they are halved). A pixel whose correction rounds to zero
     comes out bit-identical.
     """
-    delta = colour.rgb_delta_to_yuv(residual * np.float32(255.0 * strength))
+    delta = colour.rgb_delta_to_yuv(removal(residual, strength, floor))
     y, u, v = colour.planes(i420)
     delta_y, delta_u, delta_v = cv2.split(delta)
     if len(shapes) == 1:  # the network saw the full frame: halve the chroma correction instead
@@ -47,8 +60,8 @@ def apply_residual_i420(
     return colour.join(*(cv2.subtract(p, d, dtype=cv2.CV_8U) for p, d in zip((y, u, v), corrections)))
 
 
-def clean_image(model, rgb: np.ndarray, max_side: int, strength: float = 1.0) -> np.ndarray:
+def clean_image(model, rgb: np.ndarray, max_side: int, strength: float = 1.0, floor: float = 0.0) -> np.ndarray:
     """Clean one still ``(H, W, 3)`` uint8 RGB image with ``model`` (:class:`~vstream.infer.InterferenceModel`)."""
     shapes = pyramid.level_shapes(*rgb.shape[:2], pyramid.levels_for(*rgb.shape[:2], max_side))
     small = pyramid.downsample(rgb, len(shapes) - 1)
-    return apply_residual(rgb, model.residual(small), shapes, strength)
+    return apply_residual(rgb, model.residual(small), shapes, strength, floor)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from ..config import load_config
 from ..evaluate import builtin_methods, evaluate, images_in, network_method
+from ..model_contract import KINDS
 from .common import quiet_option, setup_logging, user_errors
 
 
@@ -19,14 +20,16 @@ from .common import quiet_option, setup_logging, user_errors
 @click.option("--data", "folders", required=True, multiple=True, type=click.Path(path_type=Path),
               help="An evaluation folder (repeatable): CEILNet, location-aware or flash layout, or clean photos.")
 @click.option("--model", type=click.Path(path_type=Path), help="Default: the shipped model of --kind.")
-@click.option("--kind", default="reflection", show_default=True)
+@click.option("--kind", type=click.Choice(KINDS), default="reflection", show_default=True)
 @click.option("--methods", default="identity,convex,network", show_default=True)
 @click.option("--max-side", type=click.IntRange(min=32), default=512, show_default=True,
               help="Longest side the network sees (the pyramid top), as in `vstream clean`.")
+@click.option("--floor", type=click.FloatRange(0.0, 0.5, max_open=True),
+              help="Residual floor, as `vstream clean`'s residual_floor  [default: the default preset's]")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many images per folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of a table.")
 @quiet_option
-def eval_command(folders, model, kind, methods, max_side, limit, as_json, quiet) -> None:
+def eval_command(folders, model, kind, methods, max_side, floor, limit, as_json, quiet) -> None:
     """Background PSNR/SSIM against ground truth, and time per image, for each method."""
     setup_logging(quiet, False)
     names = [m.strip() for m in methods.split(",") if m.strip()]
@@ -38,8 +41,8 @@ def eval_command(folders, model, kind, methods, max_side, limit, as_json, quiet)
         total = sum(images_in(list(folders), limit))  # bad folders fail before the model loads
         chosen = {n: available[n] for n in names if n != "network"}
         if "network" in names:
-            model_path = model or load_config("default", {"kind": kind}).model_path()
-            chosen["network"] = network_method(model_path, max_side)
+            config = load_config("default", {"kind": kind, "residual_floor": floor})
+            chosen["network"] = network_method(model or config.model_path(), max_side, config.residual_floor)
         with tqdm(total=total, unit="image", disable=quiet, desc="eval", dynamic_ncols=True) as bar:
             results = [evaluate(folder, chosen, limit, on_image=lambda: bar.update(1)) for folder in folders]
     if as_json:
