@@ -12,7 +12,9 @@ import av
 import numpy as np
 import pytest
 
-from vstream.archive import MANIFEST_NAME, clean_archive
+from vstream.archive import MANIFEST_NAME, Progress, clean_archive
+from vstream.bench import bench_archive
+from vstream.cli.clean import progress_line
 from vstream.config import load_config
 from vstream.decode import VideoReader
 from vstream.pipeline import clean_video
@@ -59,6 +61,12 @@ def test_warmup_brings_the_worst_case_error_under_half_a_level():
     assert warmup_frames(SmoothingConfig(alpha=0.4)) == 14
     assert 510 * 0.6**14 < 0.5 < 510 * 0.6**13
     assert warmup_frames(SmoothingConfig(alpha=1.0)) == 0
+
+
+def test_progress_line_gives_files_frames_fps_and_eta():
+    assert progress_line(Progress(3, 10, 1000, 5000, 20.0)) == "progress: 3/10 files, 1000/5000 frames, 50.0 fps, ETA 1m20s"
+    assert progress_line(Progress(0, 2, 10, 360_010, 1.0)).endswith("10.0 fps, ETA 10h00m")
+    assert progress_line(Progress(0, 2, 0, 100, 1.0)) == "progress: 0/2 files, 0/100 frames, 0.0 fps"
 
 
 def test_segments_start_at_keyframes_with_warmup_before(clip):
@@ -124,10 +132,18 @@ def test_killed_driver_rerun_reuses_finished_segments(dimming_model, tmp_path, r
     assert 2 <= len(finished) < 10, "the kill should land mid-file"
     assert all(segment_path(out / source.name, i).is_file() for i in finished)
     resumed = clean_archive(str(source), out, config_for(dimming_model), jobs=1, segment_s=1.0)
-    assert resumed.done == 1 and resumed.frames == 240
+    assert resumed.done == 1 and resumed.frames == 240 and resumed.footage_s == pytest.approx(10, abs=0.1)
     after = [json.loads(line) for line in manifest.read_text().splitlines()][len(before):]
     redone = {e["segment"] for e in after if "segment" in e}
     assert redone == set(range(10)) - finished  # the finished ones were not cleaned again
     reference = clean_archive(str(source), tmp_path / "ref", config_for(dimming_model), segment_s=0)
     assert reference.frames == 240 and max_difference(out / source.name, tmp_path / "ref" / source.name) <= 1
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, source.name]
+
+
+def test_archive_bench_times_whole_and_segmented_runs(dimming_model, tmp_path):
+    sample = make_clip(tmp_path / "sample.mp4", frames=6, width=64, height=48, audio=False)
+    config = load_config("default", {"model": str(dimming_model), "max_side": 64, "encode.preset": "ultrafast"})
+    result = bench_archive(sample, 8, [2], config, tmp_path, size="360p")
+    assert result.frames == 200 and set(result.split_s) == {1, 2}
+    assert result.overhead > 0 and result.scaling[1] == 1.0 and result.scaling[2] > 0

@@ -1,10 +1,12 @@
 """Footage archives: many files cleaned in parallel on Ray, resumable through a manifest.
 
-Each file is one Ray task that decodes, cleans and encodes where it runs (workers read the
-input themselves), with in-process inference; the driver only schedules, records and reports.
-Outputs appear under their final names only when complete, and every finished file is written
-to the manifest at once, so a driver killed at any point loses nothing finished: re-running the
-same command skips it.
+Each file is probed by a Ray task (its length, and for a long file its keyframe-aligned
+segments, :mod:`vstream.split`), then cleaned by one task, or one task per segment and a task
+that joins them. Every task decodes, cleans and encodes where it runs (workers read the input
+themselves), with in-process inference; the driver only schedules, records and reports.
+Outputs and segments appear under their final names only when complete, and every finished
+file and segment is written to the manifest at once, so a driver killed at any point loses
+nothing finished: re-running the same command skips it.
 """
 
 from __future__ import annotations
@@ -95,12 +97,12 @@ class Manifest:
         entry = self.entries.get(str(source.resolve()))
         return entry is not None and entry["state"] == "done" and output.is_file()
 
-    def plan(self, source: Path, segment_s: float, warmup: int) -> list[Span] | None:
-        """The segments recorded for ``source`` if it was split with the same settings."""
+    def plan(self, source: Path, segment_s: float, warmup: int) -> tuple[list[Span], float] | None:
+        """(segments, footage seconds) recorded for ``source`` if it was split with the same settings."""
         entry = self.entries.get(str(source.resolve()))
         if entry is None or entry["state"] != "split" or (entry["segment_s"], entry["warmup"]) != (segment_s, warmup):
             return None
-        return [Span(*span) for span in entry["spans"]]
+        return [Span(*span) for span in entry["spans"]], entry["footage_s"]
 
     def segments_done(self, source: Path) -> set[int]:
         return self.segments.get(str(source.resolve()), set())
@@ -240,7 +242,7 @@ def clean_archive(
         report.startup_s = time.perf_counter() - start
         try:
             runner = _Scheduler(ray, manifest, report, replace(config, workers=0), segment_s, on_file, on_progress)
-            runner.run(todo, jobs or int(ray.cluster_resources().get("CPU", 1)))
+            runner.run(todo, jobs or max(1, int(ray.cluster_resources().get("CPU", 1))))
         finally:
             if started:
                 ray.shutdown()
@@ -263,6 +265,8 @@ class _Scheduler:
         self.warmup = warmup_frames(config.temporal)
         self.on_file = on_file
         self.on_progress = on_progress
+        # Work not yet submitted: (file, step, task function, its arguments); step is "probe",
+        # "clean" (the whole file), a segment's index, or "join".
         self.queue: deque[tuple[_File, str | int, Callable[..., dict], tuple]] = deque()
         self.started = time.perf_counter()
         self.files: list[_File] = []
@@ -270,10 +274,11 @@ class _Scheduler:
     def run(self, files: list[_File], jobs: int) -> None:
         self.files = files
         for file in files:
-            file.spans = self.manifest.plan(file.source, self.segment_s, self.warmup)
-            if file.spans is None:
+            recorded = self.manifest.plan(file.source, self.segment_s, self.warmup)
+            if recorded is None:
                 self.queue.append((file, "probe", _probe, (str(file.source), self.segment_s, self.warmup)))
             else:
+                file.spans, file.footage_s = recorded
                 file.done = {i for i in self.manifest.segments_done(file.source) if file.parts[i].is_file()}
                 file.frames = sum(s.frames for i, s in enumerate(file.spans) if i not in file.done)
                 self._queue_segments(file)
@@ -313,7 +318,7 @@ class _Scheduler:
                 self.queue.append((file, "clean", _clean, (str(file.source), str(file.output), self.config, None)))
             else:
                 self.manifest.record(file.source, "split", spans=[astuple(s) for s in file.spans],
-                                     segment_s=self.segment_s, warmup=self.warmup)
+                                     segment_s=self.segment_s, warmup=self.warmup, footage_s=file.footage_s)
                 self._queue_segments(file)
         elif step == "clean":
             file.cleaned += result["frames"]

@@ -50,9 +50,10 @@ def warmup_frames(smoothing: SmoothingConfig) -> int:
     levels once scaled to pixels. Each later frame moves the average towards the new residual
     by a weight of at least ``alpha`` (more where the picture moved, all the way at a scene
     cut), so the error shrinks by a factor of at most ``1 - alpha`` a frame: after ``n`` frames
-    it is at most ``510 * (1 - alpha) ** n``. Expanding it to full size (pyrUp: weights >= 0
-    summing to 1) and converting it to Y/U/V (rows of absolute sum < 1) do not enlarge it, so
-    ``n`` is chosen to bring it under half a level, which rounds to at most one level apart.
+    it is at most ``510 * (1 - alpha) ** n``. Soft-thresholding it (``residual_floor``),
+    expanding it to full size (pyrUp: weights >= 0 summing to 1) and converting it to Y/U/V
+    (rows of absolute sum < 1) do not enlarge it, so ``n`` is chosen to bring it under half a
+    level, which rounds to at most one level apart.
     The default ``alpha`` of 0.4 needs 14 frames; ``alpha`` 1 (no smoothing) needs none.
     """
     if smoothing.alpha >= 1.0:

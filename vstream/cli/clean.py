@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
-from ..archive import clean_archive, is_archive_spec
+from ..archive import DEFAULT_SEGMENT_S, Progress, clean_archive, is_archive_spec
 from ..config import CleanConfig, load_config
 from ..decode import is_image
 from ..errors import OutputError, redact
@@ -52,7 +53,7 @@ def live_options(command):
 
 @click.command("clean")
 @click.argument("source", metavar="INPUT")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.option("-o", "--output", type=click.Path(),
               help="Output file. Default: INPUT's name with .clean before the extension. Live: a "
                    "file name for the segments, rtsp://… or rtmp://… to push to, or - for MPEG-TS on stdout.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
@@ -72,12 +73,15 @@ def live_options(command):
 @click.option("--pix-fmt", help="Output pixel format, as ffmpeg's -pix_fmt.")
 @click.option("--compare", is_flag=True, help="Write INPUT | CLEANED side by side, to judge the result.")
 @click.option("--suffix", default="", help="Archives: added to each output's name (OUTDIR mirrors the input tree).")
-@click.option("--jobs", type=click.IntRange(min=1), help="Archives: files cleaned at once (default: the cluster's CPUs).")
+@click.option("--jobs", type=click.IntRange(min=1), help="Archives: files or segments cleaned at once (default: the cluster's CPUs).")
+@click.option("--segment-seconds", type=click.FloatRange(min=0), default=DEFAULT_SEGMENT_S, show_default=True,
+              help="Archives: files of 1.5 times this or longer are cut at keyframes into segments of about "
+                   "this many seconds, cleaned in parallel and joined (0: never split).")
 @live_options
 @quiet_option
 @verbose_option
 def clean_command(source, output, overwrite, preset, kind, model, strength, max_side, workers, address,
-                  device, codec, crf, encoder_preset, pix_fmt, compare, suffix, jobs, live, listen, rtsp_transport,
+                  device, codec, crf, encoder_preset, pix_fmt, compare, suffix, jobs, segment_seconds, live, listen, rtsp_transport,
                   open_timeout, read_timeout, max_retries, retry_for, max_wait, segment_time, stats, quiet, verbose) -> None:
     """Remove the interference layer from INPUT: a video file, an image, a URL FFmpeg reads,
     many files (a folder, a quoted glob, or @list.txt) with -o OUTDIR, or a live feed
@@ -115,7 +119,7 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, max_
         if is_archive_spec(source):
             if output is None:
                 raise click.UsageError("cleaning many files needs -o OUTDIR")
-            clean_many(source, output, config, suffix, address, jobs, quiet)
+            clean_many(source, output, config, suffix, address, jobs, segment_seconds, quiet)
             return
         output = output or default_output(source, compare)
         if output.exists() and not overwrite:
@@ -139,9 +143,14 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, max_
            f"({report.fps:.1f} fps)", quiet)
 
 
+PROGRESS_EVERY_S = 10.0
+
+
 def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, address: str | None,
-               jobs: int | None, quiet: bool) -> None:
-    """Archive mode: a line per finished file, a summary, exit code 123 if any file failed."""
+               jobs: int | None, segment_s: float, quiet: bool) -> None:
+    """Archive mode: a line per finished file, the whole job's progress every
+    :data:`PROGRESS_EVERY_S` at most, a summary, exit code 123 if any file failed."""
+    last_line = time.monotonic()
 
     def on_file(source: str, result: dict) -> None:
         if result["state"] == "failed":
@@ -149,7 +158,14 @@ def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, addres
         else:
             status(f"done: {source} ({result['frames']} frames)", quiet)
 
-    report = clean_archive(spec, outdir, config, suffix=suffix, address=address, jobs=jobs, on_file=on_file)
+    def on_progress(progress: Progress) -> None:
+        nonlocal last_line
+        if time.monotonic() - last_line >= PROGRESS_EVERY_S:
+            last_line = time.monotonic()
+            status(progress_line(progress), quiet)
+
+    report = clean_archive(spec, outdir, config, suffix=suffix, address=address, jobs=jobs, segment_s=segment_s,
+                           on_file=on_file, on_progress=on_progress)
     hours = report.footage_s / 3600
     status(
         f"{report.done} done, {report.skipped_done} already done, {len(report.failed)} failed, "
@@ -158,6 +174,17 @@ def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, addres
         quiet and not report.failed,
     )
     raise SystemExit(report.exit_code)
+
+
+def progress_line(progress: Progress) -> str:
+    """``progress: 3/10 files, 1200/5000 frames, 35.1 fps, ETA 1m48s``."""
+    line = (f"progress: {progress.files_done}/{progress.files_total} files, "
+            f"{progress.frames_done}/{progress.frames_total} frames, {progress.fps:.1f} fps")
+    if progress.eta_s is not None:
+        minutes, seconds = divmod(int(progress.eta_s), 60)
+        hours, minutes = divmod(minutes, 60)
+        line += f", ETA {hours}h{minutes:02d}m" if hours else f", ETA {minutes}m{seconds:02d}s"
+    return line
 
 
 def _clean_live(source, output, config, options, address, stats, quiet) -> None:
