@@ -55,14 +55,18 @@ class SizeResult:
         return {**asdict(self), "ratio": self.ratio}
 
 
-def make_source(sample: Path, size: str, frames: int, out: Path) -> Path:
-    """Scale ``sample`` to ``size`` (looping it to ``frames``) into a near-lossless H.264 clip."""
+def make_source(sample: Path, size: str, frames: int, out: Path, keyint: int | None = None) -> Path:
+    """Scale ``sample`` to ``size`` (looping it to ``frames``) into a near-lossless 25 fps H.264
+    clip, with a keyframe every ``keyint`` frames if given (else x264's default, 250)."""
     width, height = SIZES[size]
     with VideoReader(sample) as reader:
         images = [cv2.resize(colour.to_rgb(f.i420), (width, height), interpolation=cv2.INTER_CUBIC)
                   for f in reader.items(passthrough=False)]
     with av.open(str(out), "w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"crf": "12", "preset": "ultrafast"})
+        options = {"crf": "12", "preset": "ultrafast"}
+        if keyint:
+            options["x264-params"] = f"keyint={keyint}:min-keyint={keyint}:scenecut=0"
+        stream = container.add_stream("libx264", rate=25, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(images[i % len(images)], format="rgb24")
@@ -161,3 +165,61 @@ def fidelity(source: Path, config: CleanConfig, workdir: Path) -> tuple[float, i
             frames += 1
     mse = squared / count
     return (10 * np.log10(255.0**2 / mse) if mse else float("inf")), frames
+
+
+ARCHIVE_SEGMENTS = 4
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    """Wall seconds of one archive job on a ``seconds``-long clip: cleaned whole on one job,
+    and cut into :data:`ARCHIVE_SEGMENTS` segments on each number of jobs."""
+
+    seconds: float
+    frames: int
+    whole_s: float
+    split_s: dict[int, float]
+
+    @property
+    def overhead(self) -> float:
+        """Segmenting's cost on one job: time as segments / time whole (1.0: none)."""
+        return self.split_s[1] / self.whole_s
+
+    @property
+    def scaling(self) -> dict[int, float]:
+        """Throughput on each number of jobs as a ratio to one job's."""
+        return {jobs: self.split_s[1] / seconds for jobs, seconds in self.split_s.items()}
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "overhead": self.overhead, "scaling": self.scaling}
+
+
+def bench_archive(
+    sample: Path, seconds: float, jobs: list[int], config: CleanConfig, workdir: Path, size: str = "720p"
+) -> ArchiveResult:
+    """Time ``vstream clean`` on a folder of one ``seconds``-long clip of ``size`` (a keyframe
+    every 2 s), back to back in one Ray session: whole on one job, then in segments on each of
+    ``jobs`` (1 always included). Ray starts once, before the timings."""
+    from .actors import connect_ray
+    from .archive import clean_archive
+
+    frames = round(seconds * 25)
+    folder = workdir / "archive"
+    folder.mkdir()
+    make_source(sample, size, frames, folder / "long.mp4", keyint=50)
+    ray, started = connect_ray(None, max(jobs))
+    try:
+        clean_archive(str(sample), workdir / "warm-up", config, jobs=1)  # a worker with vstream imported
+
+        def timed(name: str, segment_s: float, n: int) -> float:
+            report = clean_archive(str(folder), workdir / name, config, jobs=n, segment_s=segment_s)
+            if report.failed:
+                raise RuntimeError(f"archive bench {name} failed: {next(iter(report.failed.values()))}")
+            return report.seconds
+
+        whole = timed("whole", 0, 1)
+        split = {n: timed(f"split-{n}", seconds / ARCHIVE_SEGMENTS, n) for n in sorted({1, *jobs})}
+    finally:
+        if started:
+            ray.shutdown()
+    return ArchiveResult(seconds, frames, whole, split)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..bench import SIZES, bench_size, fidelity
+from ..bench import ARCHIVE_SEGMENTS, SIZES, bench_archive, bench_size, fidelity
 from ..config import load_config
 from ..samples import sample_clip
 from .common import quiet_option, setup_logging, status, user_errors
@@ -28,9 +28,15 @@ from .common import quiet_option, setup_logging, status, user_errors
 @click.option("--fidelity", "clean_clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Also clean this clip (repeatable) and report output-vs-input PSNR: on footage "
                    "with nothing to remove it should stay high. Skips the speed runs if --sizes is empty.")
+@click.option("--archive-seconds", type=click.FloatRange(min=0), default=0, show_default=True,
+              help=f"Also time archive jobs on a clip this long at 720p (a keyframe every 2 s): cleaned whole and "
+                   f"as {ARCHIVE_SEGMENTS} segments on one job (segmenting's overhead), then as {ARCHIVE_SEGMENTS} "
+                   "segments on each --archive-jobs (scaling). 0: skip.")
+@click.option("--archive-jobs", default="1,2,4", show_default=True, help="Comma-separated job counts for --archive-seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of a table.")
 @quiet_option
-def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset, clean_clips, as_json, quiet) -> None:
+def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset, clean_clips, archive_seconds,
+                  archive_jobs, as_json, quiet) -> None:
     """Time `vstream clean` against a plain PyAV transcode with the same encoder settings.
 
     Both run back to back on the same clip; the ratio of their fps is the figure to compare
@@ -41,11 +47,15 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
     unknown = [s for s in names if s not in SIZES]
     if unknown:
         raise click.BadParameter(f"unknown size {unknown[0]!r}; choose from {', '.join(SIZES)}", param_hint="--sizes")
+    counts = [j.strip() for j in archive_jobs.split(",") if j.strip()]
+    if not counts or not all(j.isdigit() and int(j) >= 1 for j in counts):
+        raise click.BadParameter("give whole numbers of 1 or more, e.g. 1,2,4", param_hint="--archive-jobs")
+    jobs = sorted({int(j) for j in counts})
     with user_errors():
         config = load_config(preset, {"model": str(model) if model else None, "workers": workers,
                                       "encode.preset": encoder_preset})
         sample = sample or sample_clip()
-        results, psnrs = [], []
+        results, psnrs, archive = [], [], None
         with tempfile.TemporaryDirectory(prefix="vstream-bench-") as workdir:
             for size in names:
                 status(f"bench {size}: {frames} frames, {config.encode.codec} {config.encode.preset}", quiet)
@@ -56,9 +66,19 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
                 for label, crf in (("psnr_db", config.encode.crf), ("psnr_lossless_db", 0)):
                     row[label], row["frames"] = fidelity(clip, replace(config, encode=replace(config.encode, crf=crf)), Path(workdir))
                 psnrs.append(row)
+            if archive_seconds:
+                status(f"archive: {archive_seconds:g} s at 720p, whole and {ARCHIVE_SEGMENTS} segments on "
+                       f"{', '.join(map(str, jobs))} jobs", quiet)
+                archive = bench_archive(sample, archive_seconds, jobs, config, Path(workdir))
     if as_json:
-        click.echo(json.dumps({"speed": [r.as_dict() for r in results], "fidelity": psnrs}, indent=2))
+        click.echo(json.dumps({"speed": [r.as_dict() for r in results], "fidelity": psnrs,
+                               "archive": archive.as_dict() if archive else None}, indent=2))
         return
+    if archive:
+        click.echo(f"archive {archive.seconds:g} s 720p ({archive.frames} frames): whole {archive.whole_s:.1f} s, "
+                   f"{ARCHIVE_SEGMENTS} segments {archive.split_s[1]:.1f} s on 1 job: overhead {archive.overhead:.3f}")
+        for n, ratio in archive.scaling.items():
+            click.echo(f"  jobs {n}: {archive.split_s[n]:6.1f} s, throughput {ratio:.2f}x one job's")
     for row in psnrs:
         click.echo(f"{row['clip']:32} {row['frames']:5d} frames  PSNR out vs in {row['psnr_db']:.2f} dB "
                    f"(crf {config.encode.crf}), {row['psnr_lossless_db']:.2f} dB (lossless encode)")
