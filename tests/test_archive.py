@@ -97,3 +97,9 @@ def test_driver_killed_mid_run_then_resumed_gives_the_uninterrupted_outputs(tmp_
     for i in range(6):
         a, b = read_video(killed / f"clip{i}.mp4")[0], read_video(clean / f"clip{i}.mp4")[0]
         assert len(a) == len(b) == 90 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_manifest_line_cut_short_by_a_crash_does_not_swallow_the_next(tmp_path):
+    (tmp_path / ".vstream-manifest.jsonl").write_text('{"input": "/a.mp4", "state": "done"}\n{"input": "/b.mp4", "sta')
+    Manifest(tmp_path).record(Path("/c.mp4"), "done", frames=1)
+    assert sorted(Manifest(tmp_path).entries) == ["/a.mp4", "/c.mp4"]

@@ -80,11 +80,15 @@ class Manifest:
         self.entries: dict[str, dict] = {}
         self.segments: dict[str, set[int]] = {}  # input → segments done under its current plan
         if self.path.is_file():
-            for line in self.path.read_text().splitlines():
+            text = self.path.read_text()
+            for line in text.splitlines():
                 try:
                     self._add(json.loads(line))
                 except json.JSONDecodeError:  # a line cut short by a crash mid-write
                     continue
+            if text and not text.endswith("\n"):  # so the next line does not continue the cut one
+                with self.path.open("a") as handle:
+                    handle.write("\n")
 
     def _add(self, entry: dict) -> None:
         if "segment" in entry:
