@@ -38,6 +38,21 @@ def test_clean_writes_the_default_output(clip, dimming_model):
     assert again.exit_code == 1 and "exists; pass --overwrite" in again.stderr
 
 
+def test_floor_flag_keeps_small_corrections_off(tmp_path, dimming_model):
+    """The dimming model changes every pixel by at most 0.15: a floor of 0.3 leaves the image as it was."""
+    import cv2
+    import numpy as np
+
+    from media import synthetic_frame
+
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), synthetic_frame(0, 96, 64))
+    for floor, unchanged in (("0", False), ("0.3", True)):
+        out = tmp_path / f"floor{floor}.png"
+        assert invoke("clean", image, "--model", dimming_model, "--floor", floor, "-o", out, "-q").exit_code == 0
+        assert np.array_equal(cv2.imread(str(out)), cv2.imread(str(image))) is unchanged
+
+
 def test_progress_and_summary_on_stderr(clip, dimming_model, tmp_path):
     result = invoke("clean", clip, "-o", tmp_path / "o.mp4", "--model", dimming_model, "--workers", "0")
     assert result.exit_code == 0

@@ -58,11 +58,13 @@ def live_options(command):
                    "file name for the segments, rtsp://… or rtmp://… to push to, or - for MPEG-TS on stdout.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-c", "--config", "preset",
-              help="Preset name (default, dashcam, live) or a YAML file; the flags below override it. "
+              help="Preset name (default, dashcam, live, shadow, water, occlusion) or a YAML file; the flags below override it. "
                    "Default: live for live input, else default.")
 @click.option("--kind", type=click.Choice(KINDS), help="Interference to remove (picks the shipped model).")
 @click.option("--model", type=click.Path(path_type=Path), help="An .onnx model instead of the shipped one.")
 @click.option("--strength", type=click.FloatRange(0, 1), help="0 keeps the input, 1 removes the full layer.")
+@click.option("--floor", "residual_floor", type=click.FloatRange(0, 0.5, max_open=True),
+              help="Drop corrections smaller than this (0..1, default 0.008) as network noise; 0 keeps them all.")
 @click.option("--max-side", type=click.IntRange(min=32), help="Longest side the network sees (pyramid top).")
 @click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process, no Ray). Default: in-process on up to 2 cores, else one per core.")
 @click.option("--address", help="Join an existing Ray cluster (auto, ray://host:10001) instead of starting one.")
@@ -80,7 +82,7 @@ def live_options(command):
 @live_options
 @quiet_option
 @verbose_option
-def clean_command(source, output, overwrite, preset, kind, model, strength, max_side, workers, address,
+def clean_command(source, output, overwrite, preset, kind, model, strength, residual_floor, max_side, workers, address,
                   device, codec, crf, encoder_preset, pix_fmt, compare, suffix, jobs, segment_seconds, live, listen, rtsp_transport,
                   open_timeout, read_timeout, max_retries, retry_for, max_wait, segment_time, stats, quiet, verbose) -> None:
     """Remove the interference layer from INPUT: a video file, an image, a URL FFmpeg reads,
@@ -91,6 +93,7 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, max_
     Examples:
       vstream clean dashcam.mp4                    -> dashcam.clean.mp4
       vstream clean shop.mov -c dashcam --crf 20 -o out.mp4
+      vstream clean rainy.mp4 -c water             -> raindrops: the water model and its preset
       vstream clean photo.jpg --compare            -> photo.compare.jpg
       vstream clean /archive/2024 -o /clean/2024   -> every video, same tree, resumable
       vstream clean rtsp://cam/live -o rec/cam.mkv --stats  -> rec/cam-<UTC start>.mkv each 60 s
@@ -101,7 +104,7 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, max_
     with user_errors():
         config = load_config(preset or (LIVE_PRESET if live else "default"), {
             "kind": kind, "model": str(model) if model else None, "strength": strength,
-            "max_side": max_side, "workers": workers, "device": device, "encode.codec": codec,
+            "residual_floor": residual_floor, "max_side": max_side, "workers": workers, "device": device, "encode.codec": codec,
             "encode.crf": crf, "encode.preset": encoder_preset, "encode.pix_fmt": pix_fmt,
         })
         if live:
