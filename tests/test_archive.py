@@ -99,6 +99,65 @@ def test_driver_killed_mid_run_then_resumed_gives_the_uninterrupted_outputs(tmp_
         assert len(a) == len(b) == 90 and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
+def test_archive_on_a_multi_node_cluster(footage, tmp_path, dimming_model):
+    """--address: a folder cleaned by tasks spread over a 2-node cluster on this machine."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    try:
+        config = load_config("default", {"model": str(dimming_model), "max_side": 64})
+        report = clean_archive(str(footage), tmp_path / "out", config, address=cluster.address, jobs=2)
+    finally:
+        cluster.shutdown()
+    assert report.done == 3 and not report.failed
+    assert [len(read_video(tmp_path / "out" / name)[0]) for name in ("day1/a.mp4", "day1/b.mkv", "day2/c.mp4")] == [10, 8, 12]
+
+
+def _ray_workers_running_tasks() -> list[int]:
+    """PIDs of Ray worker processes busy with an archive task (Ray retitles them ``ray::_task``)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::_task"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's worker processes through /proc")
+def test_worker_killed_mid_file_is_retried_and_nothing_is_lost(tmp_path, dimming_model):
+    import threading
+
+    root = tmp_path / "footage"
+    root.mkdir()
+    make_clip(root / "long.mp4", frames=240, width=192, height=108)
+    config = load_config("default", {"model": str(dimming_model), "max_side": 64, "encode.preset": "medium", "encode.crf": 0})
+    out, killed = tmp_path / "out", []
+
+    def kill_the_worker_once_it_writes() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            if list(out.glob(".long.part-*")):  # cleaning has started: the staging file exists
+                for pid in _ray_workers_running_tasks():
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_the_worker_once_it_writes)
+    watcher.start()
+    report = clean_archive(str(root), out, config, jobs=1, segment_s=0)
+    watcher.join()
+    assert killed, "the kill should land mid-file"
+    assert report.done == 1 and not report.failed
+    assert sorted(p.name for p in out.iterdir()) == [".vstream-manifest.jsonl", "long.mp4"]  # no staging left
+    reference = clean_archive(str(root), tmp_path / "reference", config, jobs=1, segment_s=0)
+    assert reference.done == 1
+    a, b = read_video(out / "long.mp4")[0], read_video(tmp_path / "reference" / "long.mp4")[0]
+    assert len(a) == len(b) == 240 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
 def test_manifest_line_cut_short_by_a_crash_does_not_swallow_the_next(tmp_path):
     (tmp_path / ".vstream-manifest.jsonl").write_text('{"input": "/a.mp4", "state": "done"}\n{"input": "/b.mp4", "sta')
     Manifest(tmp_path).record(Path("/c.mp4"), "done", frames=1)

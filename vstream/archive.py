@@ -227,8 +227,7 @@ def clean_archive(
     start = time.perf_counter()
     root, videos, others = expand(spec)
     outdir.mkdir(parents=True, exist_ok=True)
-    for stale in outdir.rglob(f".*.{STAGING_TAG}-*"):  # left by a run that was killed
-        stale.unlink()
+    _sweep_staging(outdir)  # left by a run that was killed
     manifest = Manifest(outdir)
     report = ArchiveReport(skipped_other=len(others))
     todo = []
@@ -250,8 +249,15 @@ def clean_archive(
         finally:
             if started:
                 ray.shutdown()
+        _sweep_staging(outdir)  # left by a worker killed mid-task, whose task Ray ran again
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _sweep_staging(outdir: Path) -> None:
+    """Remove half-written staging files; only safe while no task of this archive runs."""
+    for stale in outdir.rglob(f".*.{STAGING_TAG}-*"):
+        stale.unlink()
 
 
 class _Scheduler:
