@@ -6,6 +6,8 @@ import pytest
 
 from vstream.config import load_config
 from vstream.errors import ConfigError
+from vstream.infer import InterferenceModel
+from vstream.model_contract import KINDS
 
 
 def test_presets_layer_on_default():
@@ -34,6 +36,7 @@ def test_yaml_file(tmp_path):
         ("colour: red\n", "unknown config key 'colour'; valid keys: kind"),
         ("temporal:\n  beta: 1\n", "unknown config key 'temporal.beta'"),
         ("strength: 2\n", "strength must be in"),
+        ("residual_floor: -0.1\n", "residual_floor must be in"),
         ("kind: fog\n", "kind must be one of"),
         ("encode:\n  codec: nope\n", "unknown video encoder"),
         ("encode:\n  pix_fmt: nv99\n", "cannot take pix_fmt"),
@@ -55,6 +58,13 @@ def test_exception_unknown_preset():
 
 def test_shipped_model_path_follows_kind():
     assert load_config("default", {"kind": "shadow"}).model_path().name == "shadow.onnx"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_has_a_preset_and_a_shipped_model(kind):
+    config = load_config("default" if kind == "reflection" else kind)
+    assert config.kind == kind
+    assert InterferenceModel(config.model_path(), threads=1).kind == kind
 
 
 def test_shipped_folders_found_from_a_source_checkout(monkeypatch):
