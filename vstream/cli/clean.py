@@ -64,7 +64,7 @@ def live_options(command):
 @click.option("--model", type=click.Path(path_type=Path), help="An .onnx model instead of the shipped one.")
 @click.option("--strength", type=click.FloatRange(0, 1), help="0 keeps the input, 1 removes the full layer.")
 @click.option("--floor", "residual_floor", type=click.FloatRange(0, 0.5, max_open=True),
-              help="Drop corrections smaller than this (0..1, default 0.008) as network noise; 0 keeps them all.")
+              help="Drop corrections smaller than this (0..1, default 0.01) as network noise; 0 keeps them all.")
 @click.option("--max-side", type=click.IntRange(min=32), help="Longest side the network sees (pyramid top).")
 @click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process, no Ray). Default: in-process on up to 2 cores, else one per core.")
 @click.option("--address", help="Join an existing Ray cluster (auto, ray://host:10001) instead of starting one.")
