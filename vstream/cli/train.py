@@ -100,7 +100,7 @@ def synth_command(kind, data, out, real, eval_set, val_percent, count, size, see
             return
         import cv2
 
-        sheet = picture_sheet(kind, list_photos(data, at_least=2), count or 8, size, seed,
+        sheet = picture_sheet(kind, list_photos(data), count or 8, size, seed,
                               list_photos(real) if real else [])
         if not cv2.imwrite(str(out), sheet[..., ::-1]):
             raise click.ClickException(f"cannot write {out}")

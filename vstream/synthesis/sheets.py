@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..photos import fit, load_rgb
-from .base import params_for, synthesize
+from .base import Sample, params_for, synthesize
+
+
+def samples(kind: str, photos: list[Path], count: int, size: int, seed: int) -> Iterator[Sample]:
+    """``count`` samples of ``kind``, never clean, each from two of ``photos`` fitted to
+    ``size`` × ``size``; deterministic for ``seed``."""
+    if len(photos) < 2:
+        raise ValueError(f"need at least 2 photos, have {len(photos)}")
+    rng = np.random.default_rng(seed)
+    params = params_for(kind, {"clean_fraction": 0.0})
+    for _ in range(count):
+        a, b = (fit(load_rgb(photos[i]), size, size) for i in rng.choice(len(photos), 2, replace=False))
+        yield synthesize(kind, a, b, rng, params)
 
 
 def picture_sheet(kind: str, photos: list[Path], rows: int, size: int, seed: int,
                   real: list[Path] = ()) -> np.ndarray:
     """``(rows × size, columns × size, 3)`` uint8 RGB: input | background | interference (shown
-    ×2 around grey for the signed layer), then a real example per row when ``real`` is given."""
-    rng = np.random.default_rng(seed)
-    params = params_for(kind, {"clean_fraction": 0.0})
+    around grey for the signed layer), then a real example per row when ``real`` is given."""
     lines = []
-    for row in range(rows):
-        a, b = (fit(load_rgb(photos[i]), size, size) for i in rng.choice(len(photos), 2, replace=False))
-        blended, background, interference = synthesize(kind, a, b, rng, params)
+    for row, (blended, background, interference) in enumerate(samples(kind, photos, rows, size, seed)):
         cells = [blended, background, np.clip(0.5 + interference, 0, 1)]
         if real:
             cells.append(fit(load_rgb(real[row % len(real)]), size, size).astype(np.float32) / 255)
@@ -32,14 +41,8 @@ def write_eval_set(kind: str, photos: list[Path], out: Path, count: int, size: i
     """``count`` samples as ``NNN-input.png``, ``NNN-label1.png`` (background) and
     ``NNN-label2.png`` (the interference, +0.5 so the signed layer fits a PNG): the CEILNet layout
     that :func:`vstream.evaluate.find_pairs` reads. Deterministic for ``seed``; returns ``count``."""
-    if len(photos) < 2:
-        raise ValueError(f"need at least 2 photos for an eval set, have {len(photos)}")
-    rng = np.random.default_rng(seed)
-    params = params_for(kind, {"clean_fraction": 0.0})
     out.mkdir(parents=True, exist_ok=True)
-    for n in range(count):
-        a, b = (fit(load_rgb(photos[i]), size, size) for i in rng.choice(len(photos), 2, replace=False))
-        blended, background, interference = synthesize(kind, a, b, rng, params)
+    for n, (blended, background, interference) in enumerate(samples(kind, photos, count, size, seed)):
         for name, image in (("input", blended), ("label1", background), ("label2", 0.5 + interference)):
             rgb = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
             if not cv2.imwrite(str(out / f"{n:03d}-{name}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
