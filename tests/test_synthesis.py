@@ -97,8 +97,7 @@ def test_occlusion_is_opaque_where_strong(rng):
 
 
 def test_masks_are_normalised_and_soft(rng):
-    for mask in (feathered_mask(64, 64, rng, SynthesisParams(full_fraction=0.0, feather=(0.1, 0.1))),
-                 cast_shape_mask(64, 64, rng, SynthesisParams(feather=(0.05, 0.05)))):
+    for mask in (feathered_mask(64, 64, rng, 0.0, (0.1, 0.1)), cast_shape_mask(64, 64, rng, (0.05, 0.05))):
         assert mask.shape == (64, 64, 1) and mask.max() == pytest.approx(1.0)
         assert 0 < np.mean((mask > 0.05) & (mask < 0.95))  # a feathered border exists
 

@@ -18,14 +18,10 @@ class SynthesisParams:
     """What every recipe shares. Ranges are (low, high), drawn uniformly per sample.
 
     ``clean_fraction``: share of samples with no interference at all (teaches "leave it alone").
-    ``full_fraction``: share of samples whose interference region is the whole frame rather than
-    a feathered part of it. ``feather``: the region's border blur sigma as a fraction of the short
-    side. ``strength``: peak opacity (or depth) of the layer.
+    ``strength``: peak opacity (or depth) of the layer.
     """
 
     clean_fraction: float = 0.15
-    full_fraction: float = 0.5
-    feather: tuple[float, float] = (0.05, 0.25)
     strength: tuple[float, float] = (0.15, 0.6)
 
 

@@ -24,7 +24,6 @@ class OcclusionParams(SynthesisParams):
     ``feather``: edge softness (blur sigma) as a fraction of the smudge's size. ``strength``: peak
     opacity. ``scatter``: blur (pixels) of the scene seen through a smudge."""
 
-    full_fraction: float = 0.0  # unused: smudges are their own regions
     feather: tuple[float, float] = (0.1, 0.4)
     strength: tuple[float, float] = (0.3, 0.9)
     blobs: tuple[int, int] = (1, 6)

@@ -13,9 +13,13 @@ from .regions import feathered_mask
 
 @dataclass(frozen=True)
 class ReflectionParams(SynthesisParams):
-    """``blur_sigma``: Gaussian blur of the reference, in pixels. ``ghost_fraction``: share of
+    """``full_fraction``: share of samples where the whole pane reflects rather than a feathered
+    part of it. ``feather``: the region's border blur sigma as a fraction of the short side.
+    ``blur_sigma``: Gaussian blur of the reference, in pixels. ``ghost_fraction``: share of
     double reflections (thick glass), offset by ``ghost_shift`` pixels."""
 
+    full_fraction: float = 0.5
+    feather: tuple[float, float] = (0.05, 0.25)
     blur_sigma: tuple[float, float] = (0.5, 5.0)
     ghost_fraction: float = 0.2
     ghost_shift: tuple[int, int] = (2, 8)
@@ -30,4 +34,5 @@ def reflection(background: np.ndarray, reference: np.ndarray, rng: np.random.Gen
     if rng.random() < params.ghost_fraction:
         dy, dx = (int(rng.integers(*params.ghost_shift)) * int(rng.choice([-1, 1])) for _ in range(2))
         layer = 0.6 * layer + 0.4 * np.roll(layer, (dy, dx), axis=(0, 1))
-    return background + feathered_mask(h, w, rng, params) * layer * rng.uniform(*params.strength)
+    mask = feathered_mask(h, w, rng, params.full_fraction, params.feather)
+    return background + mask * layer * rng.uniform(*params.strength)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import SynthesisParams
+Range = tuple[float, float]
 
 
-def feathered_mask(height: int, width: int, rng: np.random.Generator, params: SynthesisParams) -> np.ndarray:
-    """``(H, W, 1)`` float32 mask in [0, 1], peak 1: the whole frame (``params.full_fraction`` of
-    the time, maybe framed by a pane edge) or an ellipse, with a feathered border."""
-    if rng.random() < params.full_fraction:
+def feathered_mask(height: int, width: int, rng: np.random.Generator, full_fraction: float,
+                   feather_range: Range) -> np.ndarray:
+    """``(H, W, 1)`` float32 mask in [0, 1], peak 1: the whole frame (``full_fraction`` of the
+    time, maybe framed by a pane edge) or an ellipse; its border is blurred by a sigma drawn from
+    ``feather_range``, a fraction of the short side."""
+    if rng.random() < full_fraction:
         mask = np.ones((height, width), np.float32)
         border = int(min(height, width) * rng.uniform(0.0, 0.15))
         if border:  # a pane edge or frame inside the view
@@ -21,12 +23,13 @@ def feathered_mask(height: int, width: int, rng: np.random.Generator, params: Sy
         cy, cx = rng.uniform(0.2, 0.8) * height, rng.uniform(0.2, 0.8) * width
         ry, rx = rng.uniform(0.2, 0.6) * height, rng.uniform(0.2, 0.6) * width
         cv2.ellipse(mask, (int(cx), int(cy)), (int(rx), int(ry)), rng.uniform(0, 180), 0, 360, 1.0, -1)
-    return feather(mask, rng.uniform(*params.feather) * min(height, width))
+    return feather(mask, rng.uniform(*feather_range) * min(height, width))
 
 
-def cast_shape_mask(height: int, width: int, rng: np.random.Generator, params: SynthesisParams) -> np.ndarray:
+def cast_shape_mask(height: int, width: int, rng: np.random.Generator, feather_range: Range) -> np.ndarray:
     """``(H, W, 1)`` feathered mask of a shape an object casts: a polygon reaching into the frame
-    (a building, a vehicle), one to three bars (poles, branches), or a blob (foliage)."""
+    (a building, a vehicle), one to three bars (poles, branches), or a blob (foliage); feathered
+    as :func:`feathered_mask`."""
     mask = np.zeros((height, width), np.float32)
     shape = rng.choice(["polygon", "bars", "blob"], p=[0.5, 0.3, 0.2])
     scale = np.array([width, height])
@@ -45,7 +48,7 @@ def cast_shape_mask(height: int, width: int, rng: np.random.Generator, params: S
             cv2.ellipse(mask, tuple(centre), tuple(axes), rng.uniform(0, 180), 0, 360, 1.0, -1)
     if not mask.any():  # the shape fell outside the frame: shade a corner instead
         mask[: height // 2, : width // 2] = 1.0
-    return feather(mask, rng.uniform(*params.feather) * min(height, width))
+    return feather(mask, rng.uniform(*feather_range) * min(height, width))
 
 
 def feather(mask: np.ndarray, sigma: float) -> np.ndarray:

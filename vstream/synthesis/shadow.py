@@ -16,7 +16,6 @@ class ShadowParams(SynthesisParams):
     sigma) as a fraction of the short side. ``colour_cast``: the largest per-channel deviation of
     the shadow's tint (a shadow is lit by the sky only, so it turns bluish)."""
 
-    full_fraction: float = 0.0  # unused: shadows are cast shapes, never the whole frame
     feather: tuple[float, float] = (0.003, 0.05)
     strength: tuple[float, float] = (0.3, 0.8)
     colour_cast: float = 0.15
@@ -28,7 +27,7 @@ def shadow(background: np.ndarray, reference: np.ndarray, rng: np.random.Generat
     """``background × shadow map``, map = 1 − depth × tint × mask, per channel; the shadow map
     itself is ``1 + interference / background`` wherever the background is not black."""
     h, w = background.shape[:2]
-    mask = cast_shape_mask(h, w, rng, params)
+    mask = cast_shape_mask(h, w, rng, params.feather)
     tint = 1.0 + params.colour_cast * np.array([1.0, 0.3, -1.0]) * rng.uniform(-0.3, 1.0)
     depth = np.clip(rng.uniform(*params.strength) * tint, 0.0, 0.95).astype(np.float32)
     return background * (1.0 - depth * mask)

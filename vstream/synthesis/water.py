@@ -24,8 +24,6 @@ class WaterParams(SynthesisParams):
     layer, in pixels. ``ring_fraction``: share of samples with dried rings. ``strength``: opacity
     of a drop's refracted view over the scene behind it."""
 
-    full_fraction: float = 0.0  # unused: drops are scattered, their own regions
-    feather: tuple[float, float] = (0.0, 0.0)  # unused: drop edges come from defocus
     strength: tuple[float, float] = (0.6, 1.0)
     drops: tuple[float, float] = (1.5, 6.0)
     radius: tuple[float, float] = (0.02, 0.07)
