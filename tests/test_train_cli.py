@@ -26,7 +26,7 @@ def photos(tmp_path_factory) -> Path:
 def tiny_config(tmp_path: Path) -> Path:
     config = yaml.safe_load((Path(__file__).parent.parent / "configs" / "train" / "reflection.yaml").read_text())
     config["model"] = {"widths": [8, 16, 16], "blocks": [1, 1, 1], "groups": 4, "scales": [1, 2], "result": "background"}
-    config["data"].update(crop=32, val_percent=30, val_samples=4)
+    config["data"].update(crop=32, scene=48, val_percent=30, val_samples=4)
     config["optim"].update(steps=6, batch=2, eval_every=3)
     config["loss"].update(adversarial_after=2, feature_width_divisor=16)
     path = tmp_path / "tiny.yaml"
@@ -75,6 +75,22 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, photos):
                                   "--init", str(base / "last.pt")])
     assert result.exit_code == 1 and "bad training setup" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_scene_sampler_blends_whole_scenes_then_crops(photos):
+    from vstream.synthesis import params_for
+    from vstream.train.data import BlendSampler
+
+    paths = sorted(photos.glob("*.jpg"))
+    params = params_for("water", {"clean_fraction": 0.0})
+    inputs, backgrounds, interference = BlendSampler(paths, "water", params, crop=32, seed=3, scene=64).batch(4)
+    assert inputs.shape == backgrounds.shape == interference.shape == (4, 3, 32, 32)
+    assert torch.allclose(inputs, backgrounds + interference, atol=1e-6)
+    again, _, _ = BlendSampler(paths, "water", params, crop=32, seed=3, scene=64).batch(4)
+    assert torch.equal(inputs, again)
+    assert interference.abs().sum() > 0  # a crop of a scene may miss every drop, not all four
+    with pytest.raises(ValueError, match="at least data.crop"):
+        BlendSampler(paths, "water", params, crop=32, seed=3, scene=16)
 
 
 def test_exception_bad_training_inputs(tmp_path):

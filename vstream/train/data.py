@@ -4,34 +4,56 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from ..photos import load_rgb
 from ..synthesis import SynthesisParams, synthesize
+from ..synthesis.base import Sample
 
 
 class BlendSampler:
     """Draws batches ``(input, background, interference)``, each ``(B, 3, crop, crop)`` float32.
 
-    Photos are decoded once and kept in memory; every sample takes a random crop of an original
-    and of another photo as the reference, with flips, then applies the ``kind`` recipe.
+    Photos are decoded once and kept in memory. Every sample takes a view of an original and of
+    another photo as the reference, with flips, and applies the ``kind`` recipe to them.
+
+    Without ``scene`` a view is a ``crop`` × ``crop`` patch at the photo's own resolution. With
+    ``scene`` it is a random square of 60-100% of the photo's short side resized to ``scene`` ×
+    ``scene``: a whole scene at the scale the network meets at the pyramid top (a 720p frame's is
+    320 × 180) and that the eval sets are written at, so recipe sizes given as fractions of the
+    image mean the same in training and use. The blend is then cropped to ``crop``.
     """
 
-    def __init__(self, paths: list[Path], kind: str, params: SynthesisParams, crop: int, seed: int) -> None:
-        self.images = [load_rgb(p, crop) for p in paths]
-        self.kind, self.params, self.crop = kind, params, crop
+    def __init__(self, paths: list[Path], kind: str, params: SynthesisParams, crop: int, seed: int,
+                 scene: int | None = None) -> None:
+        if scene is not None and scene < crop:
+            raise ValueError(f"data.scene ({scene}) must be at least data.crop ({crop})")
+        self.images = [load_rgb(p, scene or crop) for p in paths]
+        self.kind, self.params, self.crop, self.scene = kind, params, crop, scene
         self.rng = np.random.default_rng(seed)
 
-    def _crop(self, image: np.ndarray) -> np.ndarray:
+    def _square(self, image: np.ndarray, side: int) -> np.ndarray:
         h, w = image.shape[:2]
-        y, x = self.rng.integers(0, h - self.crop + 1), self.rng.integers(0, w - self.crop + 1)
-        patch = image[y : y + self.crop, x : x + self.crop]
-        return patch[:, ::-1] if self.rng.random() < 0.5 else patch
+        y, x = self.rng.integers(0, h - side + 1), self.rng.integers(0, w - side + 1)
+        return image[y : y + side, x : x + side]
 
-    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _view(self, image: np.ndarray) -> np.ndarray:
+        if self.scene is None:
+            view = self._square(image, self.crop)
+        else:
+            side = max(self.scene, int(self.rng.uniform(0.6, 1.0) * min(image.shape[:2])))
+            view = cv2.resize(self._square(image, side), (self.scene, self.scene), interpolation=cv2.INTER_AREA)
+        return view[:, ::-1] if self.rng.random() < 0.5 else view
+
+    def sample(self) -> Sample:
         i, j = self.rng.choice(len(self.images), 2, replace=False)
-        return synthesize(self.kind, self._crop(self.images[i]), self._crop(self.images[j]), self.rng, self.params)
+        blend = synthesize(self.kind, self._view(self.images[i]), self._view(self.images[j]), self.rng, self.params)
+        if self.scene is None:
+            return blend
+        y, x = self.rng.integers(0, self.scene - self.crop + 1, size=2)
+        return tuple(part[y : y + self.crop, x : x + self.crop] for part in blend)
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         samples = [self.sample() for _ in range(size)]
