@@ -68,12 +68,28 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, photos):
                                   "--init", str(base / "last.pt"), "-q"])
     assert result.exit_code == 0, result.output
     assert torch.load(tuned / "last.pt", weights_only=False)["state"]["init"] == str(base / "last.pt")
+    shipped = tmp_path / "base.onnx"
+    assert runner.invoke(main, ["export", str(base / "last.pt"), "-o", str(shipped), "-q"]).exit_code == 0
+    from vstream.train.trainer import initial_weights
+
+    from_onnx, from_checkpoint = initial_weights(shipped), initial_weights(base / "last.pt")
+    assert from_onnx.keys() == from_checkpoint.keys()
+    assert all(torch.equal(from_onnx[k], from_checkpoint[k]) for k in from_checkpoint)
+    result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(tmp_path / "t2"),
+                                  "--init", str(shipped), "-q"])
+    assert result.exit_code == 0, result.output
     wider = yaml.safe_load(config.read_text())
     wider["model"]["widths"] = [8, 16, 32]
     config.write_text(yaml.safe_dump(wider))
     result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(tmp_path / "x"),
                                   "--init", str(base / "last.pt")])
     assert result.exit_code == 1 and "bad training setup" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a model")
+    result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(tmp_path / "y"),
+                                  "--init", str(garbage)])
+    assert result.exit_code == 1 and "is not an ONNX model" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

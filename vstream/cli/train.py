@@ -27,7 +27,8 @@ def _torch_side():
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Checkpoint folder.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Start from this checkpoint's weights (fine-tune; same model section), e.g. the reflection run's.")
+              help="Start from these weights (fine-tune; same model section): a checkpoint, e.g. the reflection "
+                   "run's last.pt, or a shipped model, e.g. models/water.onnx.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--max-minutes", type=click.FloatRange(min=0.1), help="Stop (and checkpoint) after this long.")
 @quiet_option

@@ -33,6 +33,23 @@ def build_model(config: dict[str, Any]) -> DualBranchNet:
     return DualBranchNet(**config["model"])
 
 
+def initial_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Network weights to fine-tune from: a training checkpoint (``.pt``) or a shipped model
+    (``.onnx``, whose initializers keep the network's parameter names under the export's ``net.``)."""
+    if Path(path).suffix != ".onnx":
+        return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    import onnx
+    from google.protobuf.message import DecodeError
+    from onnx import numpy_helper
+
+    try:
+        graph = onnx.load(str(path)).graph
+    except DecodeError:
+        raise ValueError(f"{path} is not an ONNX model") from None
+    return {init.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(init).copy())
+            for init in graph.initializer if init.name.startswith("net.")}
+
+
 def lr_factor(progress: float) -> float:
     """Linear warm-up over the first 5% of training, then cosine down to 2%.
 
@@ -111,7 +128,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     state = {"step": 0, "best": -1.0, "history": [], "seconds": 0.0, "init": str(init) if init else None}
     last, best = out / "last.pt", out / "best.pt"
     if init is not None and not (resume and last.is_file()):
-        model.load_state_dict(torch.load(init, map_location=device, weights_only=False)["model"])
+        model.load_state_dict(initial_weights(init))
     if resume and last.is_file():
         checkpoint = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(checkpoint["model"])
