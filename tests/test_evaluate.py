@@ -54,6 +54,18 @@ def test_evaluate_scores_each_method(layouts):
     assert clean.scores["identity"].psnr == float("inf")  # an exact copy
 
 
+def test_worst_image_is_finite_when_one_photo_changes_and_another_does_not(layouts):
+    write(layouts["photos"] / "b.png", synthetic_frame(4, 64, 48))
+    calls = []
+
+    def brighten_the_second(rgb: np.ndarray) -> np.ndarray:  # a.png comes first: photos are sorted
+        calls.append(rgb)
+        return np.minimum(rgb, 254) + 1 if len(calls) == 2 else rgb
+
+    score = evaluate(layouts["photos"], {"some": brighten_the_second}).scores["some"]
+    assert score.psnr == float("inf") and 40 < score.psnr_worst < float("inf")
+
+
 def test_cli_table_and_json(layouts, dimming_model):
     args = ["eval", "--data", str(layouts["ceil"]), "--data", str(layouts["real"]), "--model", str(dimming_model), "-q"]
     table = CliRunner().invoke(main, args)

@@ -48,14 +48,14 @@ def eval_command(folders, model, kind, methods, max_side, floor, limit, as_json,
     if as_json:
         click.echo(json.dumps([_finite(asdict(r)) for r in results], indent=2))
         return
-    click.echo(f"{'dataset':24} {'n':>4} {'method':9} {'PSNR':>7} {'ΔPSNR':>7} {'SSIM':>6} {'ms/img':>8}")
+    click.echo(f"{'dataset':24} {'n':>4} {'method':9} {'PSNR':>7} {'ΔPSNR':>7} {'worst':>7} {'SSIM':>6} {'ms/img':>8}")
     for result in results:
         base = result.scores.get("identity")
         for name, score in result.scores.items():
             comparable = base and name != "identity" and math.isfinite(base.psnr)
             delta = f"{score.psnr - base.psnr:+7.2f}" if comparable else f"{'':7}"
             click.echo(f"{result.name:24} {result.images:4d} {name:9} {score.psnr:7.2f} {delta} "
-                       f"{score.ssim:6.3f} {score.ms:8.1f}")
+                       f"{score.psnr_worst:7.2f} {score.ssim:6.3f} {score.ms:8.1f}")
 
 
 def _finite(value):
