@@ -61,13 +61,16 @@ def test_train_resume_export_and_clean(tmp_path, photos):
 def test_init_fine_tunes_from_a_checkpoint(tmp_path, photos):
     runner = CliRunner()
     config = tiny_config(tmp_path)
+
+    def train(out: str, *extra: str):
+        return runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(tmp_path / out),
+                                    *extra])
+
     base = tmp_path / "base"
-    assert runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(base), "-q"]).exit_code == 0
-    tuned = tmp_path / "tuned"
-    result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(tuned),
-                                  "--init", str(base / "last.pt"), "-q"])
+    assert train("base", "-q").exit_code == 0
+    result = train("tuned", "--init", str(base / "last.pt"), "-q")
     assert result.exit_code == 0, result.output
-    assert torch.load(tuned / "last.pt", weights_only=False)["state"]["init"] == str(base / "last.pt")
+    assert torch.load(tmp_path / "tuned" / "last.pt", weights_only=False)["state"]["init"] == str(base / "last.pt")
     shipped = tmp_path / "base.onnx"
     assert runner.invoke(main, ["export", str(base / "last.pt"), "-o", str(shipped), "-q"]).exit_code == 0
     from vstream.train.trainer import initial_weights
@@ -75,20 +78,17 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, photos):
     from_onnx, from_checkpoint = initial_weights(shipped), initial_weights(base / "last.pt")
     assert from_onnx.keys() == from_checkpoint.keys()
     assert all(torch.equal(from_onnx[k], from_checkpoint[k]) for k in from_checkpoint)
-    result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(tmp_path / "t2"),
-                                  "--init", str(shipped), "-q"])
+    result = train("t2", "--init", str(shipped), "-q")
     assert result.exit_code == 0, result.output
     wider = yaml.safe_load(config.read_text())
     wider["model"]["widths"] = [8, 16, 32]
     config.write_text(yaml.safe_dump(wider))
-    result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(tmp_path / "x"),
-                                  "--init", str(base / "last.pt")])
+    result = train("x", "--init", str(base / "last.pt"))
     assert result.exit_code == 1 and "bad training setup" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"not a model")
-    result = runner.invoke(main, ["train", "--config", str(config), "--data", str(photos), "--out", str(tmp_path / "y"),
-                                  "--init", str(garbage)])
+    result = train("y", "--init", str(garbage))
     assert result.exit_code == 1 and "is not an ONNX model" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
