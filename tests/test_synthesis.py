@@ -77,6 +77,20 @@ def test_shadow_only_darkens_and_turns_bluish(rng):
     assert ratio[2] > ratio[0]
 
 
+def test_reflection_black_level_leaves_dark_parts_of_the_reflected_scene_clear(rng):
+    a, _ = smooth_images(rng)
+    reference = np.tile(np.linspace(0, 255, 128, dtype=np.float32).astype(np.uint8), (96, 1))[..., None].repeat(3, 2)
+    def layer(black):
+        _, _, interference = synthesize("reflection", a, reference, np.random.default_rng(5),
+                                        no_clean("reflection", full_fraction=1.0, ghost_fraction=0.0, blur_sigma=(0.5, 0.5),
+                                                 strength=(0.5, 0.5), black_level=(black, black)))
+        return interference.mean(axis=(0, 2))  # by column: the reference's brightness ramp
+
+    veil, cut = layer(0.0), layer(0.4)
+    assert veil[:40].min() > 0 and np.all(cut[:40] == 0)  # the dark third reflects nothing with a black level
+    assert abs(cut[-2] - veil[-2]) < 0.02                  # and the brightest part keeps its peak
+
+
 def test_water_drops_are_local_and_sized_by_params(rng):
     def covered(radius):
         a, b = smooth_images(np.random.default_rng(3))
