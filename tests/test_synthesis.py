@@ -91,6 +91,13 @@ def test_reflection_black_level_leaves_dark_parts_of_the_reflected_scene_clear(r
     assert abs(cut[-2] - veil[-2]) < 0.02                  # and the brightest part keeps its peak
 
 
+def test_reflection_transmission_dims_the_background_behind_the_glass(rng):
+    a, b = smooth_images(rng)
+    values = dict(strength=(0.0, 0.0), transmission=(0.7, 0.7))
+    x, background, _ = synthesize("reflection", a, b, rng, no_clean("reflection", **values))
+    np.testing.assert_allclose(x, 0.7 * background, atol=1e-6)
+
+
 def test_water_drops_are_local_and_sized_by_params(rng):
     def covered(radius):
         a, b = smooth_images(np.random.default_rng(3))

@@ -19,7 +19,8 @@ class ReflectionParams(SynthesisParams):
     double reflections (thick glass), offset by ``ghost_shift`` pixels. ``black_level``: what
     the reflected scene must exceed to show at all (a fraction of full scale, rescaled so the
     brightest part keeps its peak): its dark parts leave the glass clear, as in CEILNet's blends,
-    instead of veiling the whole pane. (0, 0) keeps the whole reference."""
+    instead of veiling the whole pane. (0, 0) keeps the whole reference. ``transmission``: the
+    share of the background's light the glass lets through (real panes: about 0.4-1)."""
 
     full_fraction: float = 0.5
     feather: tuple[float, float] = (0.05, 0.25)
@@ -27,12 +28,14 @@ class ReflectionParams(SynthesisParams):
     ghost_fraction: float = 0.2
     ghost_shift: tuple[int, int] = (2, 8)
     black_level: tuple[float, float] = (0.0, 0.0)
+    transmission: tuple[float, float] = (1.0, 1.0)
 
 
 @register("reflection", ReflectionParams)
 def reflection(background: np.ndarray, reference: np.ndarray, rng: np.random.Generator,
                params: ReflectionParams) -> np.ndarray:
-    """Blurred reference × normalised feathered mask × strength, linearly superposed."""
+    """Blurred reference × normalised feathered mask × strength, superposed on the transmitted
+    background."""
     h, w = background.shape[:2]
     layer = cv2.GaussianBlur(reference, (0, 0), rng.uniform(*params.blur_sigma))
     black = rng.uniform(*params.black_level)
@@ -41,4 +44,4 @@ def reflection(background: np.ndarray, reference: np.ndarray, rng: np.random.Gen
         dy, dx = (int(rng.integers(*params.ghost_shift)) * int(rng.choice([-1, 1])) for _ in range(2))
         layer = 0.6 * layer + 0.4 * np.roll(layer, (dy, dx), axis=(0, 1))
     mask = feathered_mask(h, w, rng, params.full_fraction, params.feather)
-    return background + mask * layer * rng.uniform(*params.strength)
+    return background * rng.uniform(*params.transmission) + mask * layer * rng.uniform(*params.strength)
