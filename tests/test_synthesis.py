@@ -89,6 +89,8 @@ def test_reflection_black_level_leaves_dark_parts_of_the_reflected_scene_clear(r
     veil, cut = layer(0.0), layer(0.4)
     assert veil[:40].min() > 0 and np.all(cut[:40] == 0)  # the dark third reflects nothing with a black level
     assert abs(cut[-2] - veil[-2]) < 0.02                  # and the brightest part keeps its peak
+    with pytest.raises(ValueError, match="black_level"):
+        no_clean("reflection", black_level=[0.2, 1.0])  # nothing would be left to reflect
 
 
 def test_reflection_transmission_dims_the_background_behind_the_glass(rng):

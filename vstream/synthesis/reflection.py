@@ -30,6 +30,10 @@ class ReflectionParams(SynthesisParams):
     black_level: tuple[float, float] = (0.0, 0.0)
     transmission: tuple[float, float] = (1.0, 1.0)
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.black_level[0] <= self.black_level[1] < 1.0:
+            raise ValueError(f"reflection black_level must be a range within [0, 1), got {list(self.black_level)}")
+
 
 @register("reflection", ReflectionParams)
 def reflection(background: np.ndarray, reference: np.ndarray, rng: np.random.Generator,
