@@ -12,10 +12,10 @@ from vstream.train.export import export_onnx, parity  # noqa: E402
 from vstream.train.network import DualBranchNet  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(scope="module", params=["background", "affine"])
+def exported(tmp_path_factory, request):
     torch.manual_seed(0)
-    net = DualBranchNet(widths=(8, 16, 32), blocks=(1, 1, 1))
+    net = DualBranchNet(widths=(8, 16, 32), blocks=(1, 1, 1), result=request.param)
     with torch.no_grad():  # a random, non-identity network
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.1)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -60,6 +62,23 @@ def test_result_module_modes(mode):
     net = DualBranchNet(widths=(8, 16, 32), blocks=(1, 1, 1), result=mode)
     output, background, interference = net(torch.rand(1, 3, 32, 48))
     assert output.shape == background.shape == interference.shape == (1, 3, 32, 48)
+
+
+def test_affine_result_relights_then_subtracts():
+    """Untrained (scale 0) it is the background mode; then ``input * exp(scale * layer) - correction``,
+    so a shadow that halves the light is undone by a flat layer."""
+    module = ResultModule("affine")
+    background = torch.rand(1, 3, 8, 8)
+    x, correction, layer = background * 0.5, torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), math.log(2))
+    output, interference = module(x, correction + 0.1, layer)
+    torch.testing.assert_close(output, (x - 0.1).clamp(0, 1))
+    with torch.no_grad():
+        module.scale.fill_(1.0)
+        output, interference = module(x, correction, layer)
+        torch.testing.assert_close(output, background)
+        torch.testing.assert_close(interference, x - output)  # the signed difference, as the contract says
+        output, _ = module(x, correction, layer * 100)
+    assert float(output.max()) == 1.0 and torch.isfinite(output).all()  # gain limited, output clamped
 
 
 def test_untrained_network_returns_its_input_and_two_distinct_decoders():

@@ -80,6 +80,11 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, photos):
     assert all(torch.equal(from_onnx[k], from_checkpoint[k]) for k in from_checkpoint)
     result = train("t2", "--init", str(shipped), "-q")
     assert result.exit_code == 0, result.output
+    affine = yaml.safe_load(config.read_text())
+    affine["model"]["result"] = "affine"  # another result mode: its own weights start fresh
+    config.write_text(yaml.safe_dump(affine))
+    result = train("t3", "--init", str(shipped), "-q")
+    assert result.exit_code == 0, result.output
     wider = yaml.safe_load(config.read_text())
     wider["model"]["widths"] = [8, 16, 32]
     config.write_text(yaml.safe_dump(wider))

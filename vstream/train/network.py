@@ -148,13 +148,18 @@ class Decoder(nn.Module):
 
 
 class ResultModule(nn.Module):
-    """Claim 2's result module: the output image from the two decoders.
+    """Claim 2's result module: the output image, and the interference it removed, from the two
+    decoders' maps (``correction``: decoder 1's, the background is ``input - correction``;
+    ``layer``: decoder 2's).
 
-    ``mode``: "background" (decoder 1 directly: ``input - residual``), "subtract" (``input -
-    interference``) or "blend" (a learned per-pixel mix of the two).
+    ``mode``: "background" (decoder 1 directly), "subtract" (``input - layer``), "blend" (a
+    learned per-pixel mix of the two) or "affine" (``input * gain - correction`` with ``gain =
+    exp(scale * layer)``: decoder 2 relights what a shadow, a smudge or a veil dims; ``scale``
+    starts at zero, so an untrained affine module is the "background" one).
     """
 
-    MODES = ("background", "subtract", "blend")
+    MODES = ("background", "subtract", "blend", "affine")
+    LOG_GAIN = 3.0  # |log gain| limit: a gain up to 20, what a shadow blocking 95% of the light needs
 
     def __init__(self, mode: str = "background") -> None:
         super().__init__()
@@ -162,21 +167,30 @@ class ResultModule(nn.Module):
             raise ValueError(f"result mode must be one of {self.MODES}, got {mode!r}")
         self.mode = mode
         self.mix = nn.Conv2d(9, 1, 3, padding=1) if mode == "blend" else None
+        self.scale = nn.Parameter(torch.zeros(1, 3, 1, 1)) if mode == "affine" else None
 
-    def forward(self, x: torch.Tensor, background: torch.Tensor, interference: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, correction: torch.Tensor, layer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns ``(output, interference)``, interference in [-1, 1]: ``input - output`` for
+        "affine", decoder 2's layer for the other modes."""
+        if self.mode == "affine":
+            gain = torch.exp((self.scale * layer).clamp(-self.LOG_GAIN, self.LOG_GAIN))
+            output = (x * gain - correction).clamp(0, 1)
+            return output, x - output
+        background = (x - correction).clamp(0, 1)
+        interference = layer.clamp(-1, 1)  # signed: a shadow darkens
         if self.mode == "background":
-            return background
+            return background, interference
         subtracted = (x - interference).clamp(0, 1)
         if self.mode == "subtract":
-            return subtracted
+            return subtracted, interference
         weight = torch.sigmoid(self.mix(torch.cat([x, background, subtracted], 1)))
-        return weight * background + (1 - weight) * subtracted
+        return weight * background + (1 - weight) * subtracted, interference
 
 
 class DualBranchNet(nn.Module):
-    """The whole network. ``forward(x)`` returns ``(output, background, interference)``:
-    the result module's image, decoder 1's background and decoder 2's interference layer, each
-    ``(B, 3, H, W)`` in [0, 1]."""
+    """The whole network. ``forward(x)`` returns ``(output, background, interference)``, each
+    ``(B, 3, H, W)``: the result module's image and decoder 1's background in [0, 1], and the
+    interference layer in [-1, 1] (see :class:`ResultModule`)."""
 
     def __init__(
         self,
@@ -197,9 +211,9 @@ class DualBranchNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         fine, middle, deepest = self.encoder(x)
         skips = [self.skips[0](middle), self.skips[1](fine)]
-        background = (x - self.background_decoder(deepest, skips)).clamp(0, 1)
-        interference = self.interference_decoder(deepest, skips).clamp(-1, 1)  # signed: a shadow darkens
-        return self.result(x, background, interference), background, interference
+        correction = self.background_decoder(deepest, skips)
+        output, interference = self.result(x, correction, self.interference_decoder(deepest, skips))
+        return output, (x - correction).clamp(0, 1), interference
 
 
 def parameter_count(model: nn.Module) -> int:

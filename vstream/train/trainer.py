@@ -50,6 +50,15 @@ def initial_weights(path: Path) -> dict[str, torch.Tensor]:
             for init in graph.initializer if init.name.startswith("net.")}
 
 
+def load_initial_weights(model: DualBranchNet, path: Path) -> None:
+    """Fine-tune ``model`` from ``path`` (:func:`initial_weights`). Only the result module's own
+    weights may be missing there: fine-tuning into another result mode starts them fresh."""
+    missing, unexpected = model.load_state_dict(initial_weights(path), strict=False)
+    foreign = unexpected + [k for k in missing if not k.startswith("result.")]
+    if foreign:
+        raise ValueError(f"{path} does not fit the configured network ({len(foreign)} weights differ, e.g. {foreign[0]})")
+
+
 def lr_factor(progress: float) -> float:
     """Linear warm-up over the first 5% of training, then cosine down to 2%.
 
@@ -128,7 +137,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     state = {"step": 0, "best": -1.0, "history": [], "seconds": 0.0, "init": str(init) if init else None}
     last, best = out / "last.pt", out / "best.pt"
     if init is not None and not (resume and last.is_file()):
-        model.load_state_dict(initial_weights(init))
+        load_initial_weights(model, init)
     if resume and last.is_file():
         checkpoint = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(checkpoint["model"])
