@@ -98,6 +98,18 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, photos):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_initial_weights_must_fit_all_but_the_result_module(tmp_path):
+    from vstream.train.network import DualBranchNet
+    from vstream.train.trainer import load_initial_weights
+
+    path = tmp_path / "affine.pt"
+    torch.save({"model": DualBranchNet((8, 16, 16), (1, 1, 1), result="affine").state_dict()}, path)
+    load_initial_weights(DualBranchNet((8, 16, 16), (1, 1, 1), result="background"), path)  # its gain scale dropped
+    load_initial_weights(DualBranchNet((8, 16, 16), (1, 1, 1), result="blend"), path)  # its mix starts fresh
+    with pytest.raises(ValueError, match="does not fit the configured network"):
+        load_initial_weights(DualBranchNet((8, 16, 16), (1, 1, 2)), path)
+
+
 def test_scene_sampler_blends_whole_scenes_then_crops(photos):
     from vstream.synthesis import params_for
     from vstream.train.data import BlendSampler

@@ -52,9 +52,9 @@ def initial_weights(path: Path) -> dict[str, torch.Tensor]:
 
 def load_initial_weights(model: DualBranchNet, path: Path) -> None:
     """Fine-tune ``model`` from ``path`` (:func:`initial_weights`). Only the result module's own
-    weights may be missing there: fine-tuning into another result mode starts them fresh."""
+    weights may differ: fine-tuning into another result mode starts them fresh or drops them."""
     missing, unexpected = model.load_state_dict(initial_weights(path), strict=False)
-    foreign = unexpected + [k for k in missing if not k.startswith("result.")]
+    foreign = [k for k in missing + unexpected if not k.startswith("result.")]
     if foreign:
         raise ValueError(f"{path} does not fit the configured network ({len(foreign)} weights differ, e.g. {foreign[0]})")
 
