@@ -70,14 +70,14 @@ def test_affine_result_relights_then_subtracts():
     module = ResultModule("affine")
     background = torch.rand(1, 3, 8, 8)
     x, correction, layer = background * 0.5, torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), math.log(2))
-    output, interference = module(x, correction + 0.1, layer)
+    output, _, interference = module(x, correction + 0.1, layer)
     torch.testing.assert_close(output, (x - 0.1).clamp(0, 1))
     with torch.no_grad():
         module.scale.fill_(1.0)
-        output, interference = module(x, correction, layer)
+        output, _, interference = module(x, correction, layer)
         torch.testing.assert_close(output, background)
         torch.testing.assert_close(interference, x - output)  # the signed difference, as the contract says
-        output, _ = module(x, correction, layer * 100)
+        output, _, _ = module(x, correction, layer * 100)
     assert float(output.max()) == 1.0 and torch.isfinite(output).all()  # gain limited, output clamped
 
 

@@ -169,22 +169,23 @@ class ResultModule(nn.Module):
         self.mix = nn.Conv2d(9, 1, 3, padding=1) if mode == "blend" else None
         self.scale = nn.Parameter(torch.zeros(1, 3, 1, 1)) if mode == "affine" else None
 
-    def forward(self, x: torch.Tensor, correction: torch.Tensor, layer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns ``(output, interference)``, interference in [-1, 1]: ``input - output`` for
-        "affine", decoder 2's layer for the other modes."""
+    def forward(self, x: torch.Tensor, correction: torch.Tensor, layer: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns ``(output, background, interference)``: decoder 1's background, and the
+        interference in [-1, 1], ``input - output`` for "affine", decoder 2's layer otherwise."""
+        background = (x - correction).clamp(0, 1)
         if self.mode == "affine":
             gain = torch.exp((self.scale * layer).clamp(-self.LOG_GAIN, self.LOG_GAIN))
             output = (x * gain - correction).clamp(0, 1)
-            return output, x - output
-        background = (x - correction).clamp(0, 1)
+            return output, background, x - output
         interference = layer.clamp(-1, 1)  # signed: a shadow darkens
         if self.mode == "background":
-            return background, interference
+            return background, background, interference
         subtracted = (x - interference).clamp(0, 1)
         if self.mode == "subtract":
-            return subtracted, interference
+            return subtracted, background, interference
         weight = torch.sigmoid(self.mix(torch.cat([x, background, subtracted], 1)))
-        return weight * background + (1 - weight) * subtracted, interference
+        return weight * background + (1 - weight) * subtracted, background, interference
 
 
 class DualBranchNet(nn.Module):
@@ -211,9 +212,7 @@ class DualBranchNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         fine, middle, deepest = self.encoder(x)
         skips = [self.skips[0](middle), self.skips[1](fine)]
-        correction = self.background_decoder(deepest, skips)
-        output, interference = self.result(x, correction, self.interference_decoder(deepest, skips))
-        return output, (x - correction).clamp(0, 1), interference
+        return self.result(x, self.background_decoder(deepest, skips), self.interference_decoder(deepest, skips))
 
 
 def parameter_count(model: nn.Module) -> int:
