@@ -98,16 +98,45 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, photos):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_initial_weights_must_fit_all_but_the_result_module(tmp_path):
+def test_initial_weights_must_fit_all_but_the_result_module_and_new_blocks(tmp_path):
     from vstream.train.network import DualBranchNet
     from vstream.train.trainer import load_initial_weights
 
     path = tmp_path / "affine.pt"
-    torch.save({"model": DualBranchNet((8, 16, 16), (1, 1, 1), result="affine").state_dict()}, path)
+    source = DualBranchNet((8, 16, 16), (1, 1, 1), result="affine")
+    for name, weight in source.named_parameters():
+        if name.endswith("beta"):  # trained blocks, so that a block missed in loading shows
+            weight.data.fill_(0.5)
+    torch.save({"model": source.state_dict()}, path)
     load_initial_weights(DualBranchNet((8, 16, 16), (1, 1, 1), result="background"), path)  # its gain scale dropped
     load_initial_weights(DualBranchNet((8, 16, 16), (1, 1, 1), result="blend"), path)  # its mix starts fresh
-    with pytest.raises(ValueError, match="does not fit the configured network"):
-        load_initial_weights(DualBranchNet((8, 16, 16), (1, 1, 2)), path)
+    grown = DualBranchNet((8, 16, 16), (1, 2, 3), result="affine")
+    load_initial_weights(grown, path)  # deeper: the new blocks start as the identity
+    x = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        assert torch.equal(grown(x)[0], source(x)[0])
+    deeper = tmp_path / "deeper.pt"
+    torch.save({"model": grown.state_dict()}, deeper)
+    for model, checkpoint in ((DualBranchNet((8, 16, 16), (1, 1, 1)), deeper),  # blocks the model lacks
+                              (DualBranchNet((8, 16, 32), (1, 1, 2)), path)):  # another width
+        with pytest.raises(ValueError, match="does not fit the configured network"):
+            load_initial_weights(model, checkpoint)
+
+
+def test_a_zero_weight_skips_its_loss(tmp_path, photos, monkeypatch):
+    import vstream.train.trainer as trainer
+
+    def never(*args, **kwargs):
+        raise AssertionError("a loss of weight 0 was computed")
+
+    monkeypatch.setattr(trainer, "feature_loss", never)
+    monkeypatch.setattr(trainer, "adversarial_loss", never)
+    config = yaml.safe_load(tiny_config(tmp_path).read_text())
+    config["loss"].update(feature=0.0, adversarial=0.0)
+    path = tmp_path / "no_feature.yaml"
+    path.write_text(yaml.safe_dump(config))
+    trainer.train(path, photos, tmp_path / "run", quiet=True)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["state"]["step"] == 6
 
 
 def test_scene_sampler_blends_whole_scenes_then_crops(photos):

@@ -51,12 +51,26 @@ def initial_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_initial_weights(model: DualBranchNet, path: Path) -> None:
-    """Fine-tune ``model`` from ``path`` (:func:`initial_weights`). Only the result module's own
-    weights may differ: fine-tuning into another result mode starts them fresh or drops them."""
-    missing, unexpected = model.load_state_dict(initial_weights(path), strict=False)
-    foreign = [k for k in missing + unexpected if not k.startswith("result.")]
+    """Fine-tune ``model`` from ``path`` (:func:`initial_weights`). Two differences are allowed:
+    the result module's own weights (fine-tuning into another result mode starts them fresh or
+    drops them), and encoder blocks the checkpoint lacks altogether (a deeper model grown from a
+    shallower one: a new block starts as the identity, so the grown model starts as the old one)."""
+    weights = initial_weights(path)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # a weight of another shape
+        raise ValueError(f"{path} does not fit the configured network: {str(exc).splitlines()[1].strip()}") from None
+    loaded_blocks = {_encoder_block(k) for k in weights}
+    new_blocks = [k for k in missing if _encoder_block(k) not in loaded_blocks]  # None: not a block, loaded
+    foreign = [k for k in missing + unexpected if not k.startswith("result.") and k not in new_blocks]
     if foreign:
         raise ValueError(f"{path} does not fit the configured network ({len(foreign)} weights differ, e.g. {foreign[0]})")
+
+
+def _encoder_block(key: str) -> str | None:
+    """``encoder.stages.S.B`` for a weight of an encoder block, None for any other weight."""
+    parts = key.split(".")
+    return ".".join(parts[:4]) if parts[:2] == ["encoder", "stages"] else None
 
 
 def lr_factor(progress: float) -> float:
@@ -168,9 +182,10 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         output, _, predicted_interference = model(x)
         loss = (loss_cfg["background"] * truncated_l1(output, background, loss_cfg["pixel_threshold"])
                 + loss_cfg["interference"] * truncated_l1(predicted_interference, interference, loss_cfg["pixel_threshold"])
-                + loss_cfg["ssim"] * (1 - ssim(output, background))
-                + loss_cfg["feature"] * feature_loss(extractor, output, background))
-        adversarial_on = state["step"] >= loss_cfg["adversarial_after"]
+                + loss_cfg["ssim"] * (1 - ssim(output, background)))
+        if loss_cfg["feature"]:  # the costliest loss (60% of a CPU step): a weight of 0 skips it
+            loss = loss + loss_cfg["feature"] * feature_loss(extractor, output, background)
+        adversarial_on = bool(loss_cfg["adversarial"]) and state["step"] >= loss_cfg["adversarial_after"]
         if adversarial_on:
             loss = loss + loss_cfg["adversarial"] * adversarial_loss(critic(output), real=True)
         opt_g.zero_grad(set_to_none=True)
