@@ -118,7 +118,7 @@ def test_initial_weights_must_fit_all_but_the_result_module_and_new_blocks(tmp_p
     deeper = tmp_path / "deeper.pt"
     torch.save({"model": grown.state_dict()}, deeper)
     for model, checkpoint in ((DualBranchNet((8, 16, 16), (1, 1, 1)), deeper),  # blocks the model lacks
-                              (DualBranchNet((8, 16, 32), (1, 1, 2)), path)):  # another width
+                              (DualBranchNet((8, 16, 32), (1, 1, 1)), path)):  # another width
         with pytest.raises(ValueError, match="does not fit the configured network"):
             load_initial_weights(model, checkpoint)
 

@@ -61,7 +61,7 @@ def load_initial_weights(model: DualBranchNet, path: Path) -> None:
     except RuntimeError as exc:  # a weight of another shape
         raise ValueError(f"{path} does not fit the configured network: {str(exc).splitlines()[1].strip()}") from None
     loaded_blocks = {_encoder_block(k) for k in weights}
-    new_blocks = [k for k in missing if _encoder_block(k) not in loaded_blocks]  # None: not a block, loaded
+    new_blocks = [k for k in missing if _encoder_block(k) is not None and _encoder_block(k) not in loaded_blocks]
     foreign = [k for k in missing + unexpected if not k.startswith("result.") and k not in new_blocks]
     if foreign:
         raise ValueError(f"{path} does not fit the configured network ({len(foreign)} weights differ, e.g. {foreign[0]})")
