@@ -180,9 +180,14 @@ class LiveSource:
         return self
 
     def stop(self) -> None:
-        """Stop reading (a read in progress ends within the read timeout; not waited for)."""
+        """Stop reading, and wait (at most an open or read timeout) for the reader to let go.
+
+        FFmpeg must not be left inside a read on this thread while the interpreter shuts down: a
+        SIGTERM right after a reconnect then ended the process with a segfault.
+        """
         self._stop.set()
         self._put(None)
+        self._thread.join(max(self.options.open_timeout_s, self.options.read_timeout_s) + 1.0)
 
     def __iter__(self) -> Iterator[Frame | Discontinuity]:
         while (item := self._next()) is not None:
