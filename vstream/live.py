@@ -183,7 +183,7 @@ class LiveSource:
         """Stop reading, and wait (at most an open or read timeout) for the reader to let go.
 
         FFmpeg must not be left inside a read on this thread while the interpreter shuts down: a
-        SIGTERM right after a reconnect then ended the process with a segfault.
+        SIGTERM right after a reconnect could then end the process with a segfault.
         """
         self._stop.set()
         self._put(None)
