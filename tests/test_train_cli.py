@@ -12,6 +12,12 @@ from vstream.cli import main
 
 torch = pytest.importorskip("torch")
 
+from vstream.synthesis import params_for  # noqa: E402
+from vstream.train import trainer  # noqa: E402
+from vstream.train.data import BlendSampler  # noqa: E402
+from vstream.train.mining import below_psnr, clean_changes, clean_weights  # noqa: E402
+from vstream.train.trainer import initial_weights, load_initial_weights  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
@@ -73,7 +79,6 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, photos):
     assert torch.load(tmp_path / "tuned" / "last.pt", weights_only=False)["state"]["init"] == str(base / "last.pt")
     shipped = tmp_path / "base.onnx"
     assert runner.invoke(main, ["export", str(base / "last.pt"), "-o", str(shipped), "-q"]).exit_code == 0
-    from vstream.train.trainer import initial_weights
 
     from_onnx, from_checkpoint = initial_weights(shipped), initial_weights(base / "last.pt")
     assert from_onnx.keys() == from_checkpoint.keys()
@@ -100,7 +105,6 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, photos):
 
 def test_initial_weights_must_fit_all_but_the_result_module_and_new_blocks(tmp_path):
     from vstream.train.network import DualBranchNet
-    from vstream.train.trainer import load_initial_weights
 
     path = tmp_path / "affine.pt"
     source = DualBranchNet((8, 16, 16), (1, 1, 1), result="affine")
@@ -124,7 +128,6 @@ def test_initial_weights_must_fit_all_but_the_result_module_and_new_blocks(tmp_p
 
 
 def test_a_zero_weight_skips_its_loss(tmp_path, photos, monkeypatch):
-    import vstream.train.trainer as trainer
 
     def never(*args, **kwargs):
         raise AssertionError("a loss of weight 0 was computed")
@@ -140,9 +143,6 @@ def test_a_zero_weight_skips_its_loss(tmp_path, photos, monkeypatch):
 
 
 def test_scene_sampler_blends_whole_scenes_then_crops(photos):
-    from vstream.synthesis import params_for
-    from vstream.train.data import BlendSampler
-
     paths = sorted(photos.glob("*.jpg"))
     params = params_for("water", {"clean_fraction": 0.0})
     inputs, backgrounds, interference = BlendSampler(paths, "water", params, crop=32, seed=3, scene=64).batch(4)
@@ -162,3 +162,55 @@ def test_exception_bad_training_inputs(tmp_path):
     assert result.exit_code == 1 and "need at least 4 photos" in result.stderr
     result = CliRunner().invoke(main, ["export", str(tiny_config(tmp_path)), "-o", str(tmp_path / "x.onnx")])
     assert result.exit_code == 1 and "not a vstream checkpoint" in result.stderr
+
+
+# Hard clean negatives (vstream.train.mining)
+
+class Halves(torch.nn.Module):
+    """Outputs half its input: a model that darkens every clean scene."""
+
+    def forward(self, x):
+        return (x / 2,)
+
+
+def test_clean_changes_measure_the_output_against_the_scene_beyond_the_tolerance():
+    scenes = [np.full((8, 16, 3), v, np.uint8) for v in (0, 51, 255)]
+    changes = clean_changes(Halves(), scenes, tolerance=0.05)
+    expected = [max(v / 255 / 2 - 0.05, 0.0) ** 2 for v in (0, 51, 255)]
+    np.testing.assert_allclose(changes, expected, rtol=1e-5)
+
+
+def test_clean_weights_follow_the_change_and_fall_back_to_uniform():
+    np.testing.assert_allclose(clean_weights(np.array([0.0, 1.0, 3.0])), [0.0, 0.25, 0.75])
+    np.testing.assert_allclose(clean_weights(np.zeros(4)), [0.25] * 4)
+    assert below_psnr(np.array([1e-3, 2e-4, 1e-4])) == 2  # 38 dB is an MSE of 1.58e-4
+
+
+def test_hard_clean_samples_are_clean_views_of_the_weighted_photo(photos):
+    paths = sorted(photos.glob("*.jpg"))
+    params = params_for("shadow", {"clean_fraction": 0.0})
+    plain = BlendSampler(paths, "shadow", params, crop=32, seed=5, scene=48).batch(3)
+    sampler = BlendSampler(paths, "shadow", params, crop=32, seed=5, scene=48, hard_clean=0.9)
+    for got, want in zip(sampler.batch(3), plain):  # no weights mined yet: the plain sampler exactly
+        assert torch.equal(got, want)
+    scenes = list(sampler.whole_scenes())
+    assert all(s.shape[:2] == (48, 64) for s in scenes)  # 72 x 96 photos, short side at the scene size
+    sampler.clean_weights = np.eye(len(paths))[4]
+    inputs, backgrounds, interference = sampler.batch(40)
+    clean = (interference == 0).flatten(1).all(1) & (inputs == backgrounds).flatten(1).all(1)
+    assert 28 <= int(clean.sum()) < 40  # about 90%, the rest shadow blends
+    photo = torch.from_numpy(scenes[4]).float().mean() / 255
+    assert torch.allclose(inputs[clean].mean(dim=(1, 2, 3)), photo, atol=0.08)  # views of photo 4
+    with pytest.raises(ValueError, match="hard_clean"):
+        BlendSampler(paths, "shadow", params, crop=32, seed=5, scene=48, hard_clean=1.0)
+
+
+def test_training_mines_at_the_start_every_mine_every_steps_and_at_the_end(tmp_path, photos):
+    config = yaml.safe_load(tiny_config(tmp_path).read_text())
+    config["data"].update(hard_clean=0.5, mine_every=3)
+    path = tmp_path / "hard.yaml"
+    path.write_text(yaml.safe_dump(config))
+    trainer.train(path, photos, tmp_path / "run", quiet=True)
+    mining = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["state"]["mining"]
+    assert [m["step"] for m in mining] == [0, 3, 6]
+    assert all(0 <= m["below_38db"] <= 12 for m in mining)

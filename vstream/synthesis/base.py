@@ -70,9 +70,15 @@ def synthesize(kind: str, original: np.ndarray, reference: np.ndarray, rng: np.r
     params = params if params is not None else entry.params()
     background = _as_float(original)
     if rng.random() < params.clean_fraction:
-        return background.copy(), background, np.zeros_like(background)
+        return clean_sample(background)
     blended = np.clip(entry.recipe(background, _as_float(reference), rng, params), 0.0, 1.0).astype(np.float32)
     return blended, background, blended - background
+
+
+def clean_sample(original: np.ndarray) -> Sample:
+    """A sample with no interference: input and background are ``original``, the layer is zero."""
+    background = _as_float(original)
+    return background.copy(), background, np.zeros_like(background)
 
 
 def _entry(kind: str) -> _Entry:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,7 @@ import torch
 
 from ..photos import load_rgb
 from ..synthesis import SynthesisParams, synthesize
-from ..synthesis.base import Sample
+from ..synthesis.base import Sample, clean_sample
 
 
 class BlendSampler:
@@ -24,14 +25,21 @@ class BlendSampler:
     ``scene``: a whole scene at the scale the network meets at the pyramid top (a 720p frame's is
     320 × 180) and that the eval sets are written at, so recipe sizes given as fractions of the
     image mean the same in training and use. The blend is then cropped to ``crop``.
+
+    Once :attr:`clean_weights` is set (one probability per photo, see :mod:`.mining`), a share
+    ``hard_clean`` of the samples are clean views of photos drawn by those weights.
     """
 
     def __init__(self, paths: list[Path], kind: str, params: SynthesisParams, crop: int, seed: int,
-                 scene: int | None = None) -> None:
+                 scene: int | None = None, hard_clean: float = 0.0) -> None:
         if scene is not None and scene < crop:
             raise ValueError(f"data.scene ({scene}) must be at least data.crop ({crop})")
+        if not 0.0 <= hard_clean < 1.0:
+            raise ValueError(f"data.hard_clean must be in [0, 1), got {hard_clean}")
         self.images = [load_rgb(p, scene or crop) for p in paths]
         self.kind, self.params, self.crop, self.scene = kind, params, crop, scene
+        self.hard_clean = hard_clean
+        self.clean_weights: np.ndarray | None = None
         self.rng = np.random.default_rng(seed)
 
     def _square(self, image: np.ndarray, side: int) -> np.ndarray:
@@ -47,9 +55,21 @@ class BlendSampler:
             view = cv2.resize(self._square(image, side), (self.scene, self.scene), interpolation=cv2.INTER_AREA)
         return view[:, ::-1] if self.rng.random() < 0.5 else view
 
+    def whole_scenes(self) -> Iterator[np.ndarray]:
+        """Each photo whole, scaled so its short side is ``scene`` (or ``crop``), sides cut down to
+        multiples of 8: the photos as the network meets them, to score."""
+        side = self.scene or self.crop
+        for image in self.images:
+            scale = side / min(image.shape[:2])
+            h, w = (round(n * scale) // 8 * 8 for n in image.shape[:2])
+            yield cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
     def sample(self) -> Sample:
-        i, j = self.rng.choice(len(self.images), 2, replace=False)
-        blend = synthesize(self.kind, self._view(self.images[i]), self._view(self.images[j]), self.rng, self.params)
+        if self.clean_weights is not None and self.rng.random() < self.hard_clean:
+            blend = clean_sample(self._view(self.images[self.rng.choice(len(self.images), p=self.clean_weights)]))
+        else:
+            i, j = self.rng.choice(len(self.images), 2, replace=False)
+            blend = synthesize(self.kind, self._view(self.images[i]), self._view(self.images[j]), self.rng, self.params)
         if self.scene is None:
             return blend
         y, x = self.rng.integers(0, self.scene - self.crop + 1, size=2)

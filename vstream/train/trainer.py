@@ -18,6 +18,7 @@ from ..photos import split_photos
 from ..synthesis import params_for
 from .data import BlendSampler
 from .losses import Discriminator, FeatureExtractor, adversarial_loss, feature_loss, ssim, truncated_l1
+from .mining import below_psnr, clean_changes, clean_weights
 from .network import DualBranchNet
 
 
@@ -137,7 +138,8 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     crop, scene, kind = config["data"]["crop"], config["data"].get("scene"), config.get("kind", "reflection")
     params = params_for(kind, config["synthesis"])
     train_paths, val_paths = split_photos(data, config["data"]["val_percent"])
-    sampler = BlendSampler(train_paths, kind, params, crop, seed, scene)
+    sampler = BlendSampler(train_paths, kind, params, crop, seed, scene, config["data"].get("hard_clean", 0.0))
+    mine_every = int(config["data"].get("mine_every", 1000))
     val_inputs, val_backgrounds, _ = BlendSampler(val_paths, kind, params, crop, seed + 1, scene).batch(config["data"]["val_samples"])
     validation = Validation(val_inputs.to(device), val_backgrounds.to(device))
 
@@ -161,6 +163,13 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         state = checkpoint["state"]
         sampler.rng = np.random.default_rng(seed + state["step"])
 
+    def mine() -> None:
+        """Re-weigh the hard clean samples by what the model changes now; log how many of the
+        training photos it changes below 38 dB."""
+        changes = clean_changes(model, sampler.whole_scenes(), loss_cfg["pixel_threshold"], device)
+        sampler.clean_weights = clean_weights(changes)
+        state.setdefault("mining", []).append({"step": state["step"], "below_38db": below_psnr(changes)})
+
     def save(path: Path) -> None:
         torch.save({"model": model.state_dict(), "critic": critic.state_dict(), "opt_g": opt_g.state_dict(),
                     "opt_d": opt_d.state_dict(), "state": state,
@@ -178,6 +187,8 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
             break
         for group in opt_g.param_groups:
             group["lr"] = optim_cfg["lr"] * lr_factor(progress)
+        if sampler.hard_clean and (sampler.clean_weights is None or state["step"] % mine_every == 0):
+            mine()
         x, background, interference = (t.to(device) for t in sampler.batch(optim_cfg["batch"]))
         output, _, predicted_interference = model(x)
         loss = (loss_cfg["background"] * truncated_l1(output, background, loss_cfg["pixel_threshold"])
@@ -209,6 +220,8 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
                 save(best)
             save(last)
     bar.close()
+    if sampler.hard_clean:
+        mine()
     scores = validation.score(model)
     state["seconds"] = time.monotonic() - started
     state["identity_psnr"] = validation.identity_psnr
