@@ -128,7 +128,6 @@ def test_initial_weights_must_fit_all_but_the_result_module_and_new_blocks(tmp_p
 
 
 def test_a_zero_weight_skips_its_loss(tmp_path, photos, monkeypatch):
-
     def never(*args, **kwargs):
         raise AssertionError("a loss of weight 0 was computed")
 
