@@ -68,9 +68,9 @@ def synthesize(kind: str, original: np.ndarray, reference: np.ndarray, rng: np.r
     """
     entry = _entry(kind)
     params = params if params is not None else entry.params()
-    background = _as_float(original)
     if rng.random() < params.clean_fraction:
-        return clean_sample(background)
+        return clean_sample(original)
+    background = _as_float(original)
     blended = np.clip(entry.recipe(background, _as_float(reference), rng, params), 0.0, 1.0).astype(np.float32)
     return blended, background, blended - background
 
