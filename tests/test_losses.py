@@ -5,15 +5,25 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vstream.train.losses import (  # noqa: E402
-    Discriminator, FeatureExtractor, adversarial_loss, feature_loss, ssim, truncated_l1,
+    Discriminator, FeatureExtractor, adversarial_loss, feature_loss, ssim, truncated_pixel,
 )
 
 
-def test_truncated_l1_ignores_small_differences():
+@pytest.mark.parametrize("power", [1, 2])
+def test_truncated_pixel_ignores_small_differences(power):
     a = torch.zeros(1, 3, 8, 8)
-    assert float(truncated_l1(a + 0.005, a, 0.01)) == 0.0
-    assert float(truncated_l1(a + 0.01, a, 0.01)) == 0.0  # "at or below" the threshold
-    assert float(truncated_l1(a + 0.1, a, 0.01)) == pytest.approx(0.1)
+    assert float(truncated_pixel(a + 0.005, a, 0.01, power)) == 0.0
+    assert float(truncated_pixel(a + 0.01, a, 0.01, power)) == 0.0  # "at or below" the threshold
+    assert float(truncated_pixel(a + 0.1, a, 0.01, power)) == pytest.approx(0.1**power)
+
+
+def test_truncated_pixel_squared_weights_a_difference_by_its_size():
+    """Power 2: one pixel off by 0.2 costs more than four off by 0.05 (L1 prices them the same)."""
+    a = torch.zeros(1, 1, 2, 2)
+    one_large, four_small = a.clone(), a + 0.05
+    one_large[0, 0, 0, 0] = 0.2
+    assert float(truncated_pixel(one_large, a, 0.01, 1)) == pytest.approx(float(truncated_pixel(four_small, a, 0.01, 1)))
+    assert float(truncated_pixel(one_large, a, 0.01, 2)) > 3 * float(truncated_pixel(four_small, a, 0.01, 2))
 
 
 def test_ssim_of_identical_images_is_one_and_drops_with_noise():

@@ -141,6 +141,25 @@ def test_a_zero_weight_skips_its_loss(tmp_path, photos, monkeypatch):
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["state"]["step"] == 6
 
 
+@pytest.mark.parametrize("configured, expected", [(None, 1), (2, 2)])
+def test_the_pixel_loss_takes_the_configured_power(tmp_path, photos, monkeypatch, configured, expected):
+    powers = []
+
+    def recording(pred, target, threshold, power):
+        powers.append(power)
+        return (pred - target).abs().mean()
+
+    monkeypatch.setattr(trainer, "truncated_pixel", recording)
+    config = yaml.safe_load(tiny_config(tmp_path).read_text())
+    config["loss"].pop("pixel_power", None)
+    if configured is not None:
+        config["loss"]["pixel_power"] = configured
+    path = tmp_path / "power.yaml"
+    path.write_text(yaml.safe_dump(config))
+    trainer.train(path, photos, tmp_path / "run", quiet=True)
+    assert powers and set(powers) == {expected}
+
+
 def test_scene_sampler_blends_whole_scenes_then_crops(photos):
     paths = sorted(photos.glob("*.jpg"))
     params = params_for("water", {"clean_fraction": 0.0})

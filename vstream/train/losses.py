@@ -12,10 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def truncated_l1(pred: torch.Tensor, target: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Mean absolute error where differences at or below ``threshold`` count as zero."""
+def truncated_pixel(pred: torch.Tensor, target: torch.Tensor, threshold: float, power: int = 1) -> torch.Tensor:
+    """Mean of ``|difference| ** power`` where differences at or below ``threshold`` count as zero.
+
+    Power 1 is the truncated L1; power 2 weights a difference by its size, as PSNR does.
+    """
     diff = (pred - target).abs()
-    return torch.where(diff > threshold, diff, torch.zeros_like(diff)).mean()
+    return torch.where(diff > threshold, diff**power, torch.zeros_like(diff)).mean()
 
 
 def _gaussian_kernel(size: int = 11, sigma: float = 1.5) -> torch.Tensor:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..photos import split_photos
 from ..synthesis import params_for
 from .data import BlendSampler
-from .losses import Discriminator, FeatureExtractor, adversarial_loss, feature_loss, ssim, truncated_l1
+from .losses import Discriminator, FeatureExtractor, adversarial_loss, feature_loss, ssim, truncated_pixel
 from .mining import below_psnr, clean_changes, clean_weights
 from .network import DualBranchNet
 
@@ -191,8 +191,9 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
             mine()
         x, background, interference = (t.to(device) for t in sampler.batch(optim_cfg["batch"]))
         output, _, predicted_interference = model(x)
-        loss = (loss_cfg["background"] * truncated_l1(output, background, loss_cfg["pixel_threshold"])
-                + loss_cfg["interference"] * truncated_l1(predicted_interference, interference, loss_cfg["pixel_threshold"])
+        pixel = {"threshold": loss_cfg["pixel_threshold"], "power": loss_cfg.get("pixel_power", 1)}
+        loss = (loss_cfg["background"] * truncated_pixel(output, background, **pixel)
+                + loss_cfg["interference"] * truncated_pixel(predicted_interference, interference, **pixel)
                 + loss_cfg["ssim"] * (1 - ssim(output, background)))
         if loss_cfg["feature"]:  # the costliest loss (60% of a CPU step): a weight of 0 skips it
             loss = loss + loss_cfg["feature"] * feature_loss(extractor, output, background)
