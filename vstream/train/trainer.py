@@ -178,6 +178,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     started = time.monotonic() - state["seconds"]
     budget_s = None if max_minutes is None else max_minutes * 60
     session_start = time.monotonic()
+    pixel = {"threshold": loss_cfg["pixel_threshold"], "power": loss_cfg.get("pixel_power", 1)}
     bar = tqdm(total=steps, initial=state["step"], disable=quiet, dynamic_ncols=True, desc="train")
     while True:
         progress = state["step"] / steps
@@ -191,7 +192,6 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
             mine()
         x, background, interference = (t.to(device) for t in sampler.batch(optim_cfg["batch"]))
         output, _, predicted_interference = model(x)
-        pixel = {"threshold": loss_cfg["pixel_threshold"], "power": loss_cfg.get("pixel_power", 1)}
         loss = (loss_cfg["background"] * truncated_pixel(output, background, **pixel)
                 + loss_cfg["interference"] * truncated_pixel(predicted_interference, interference, **pixel)
                 + loss_cfg["ssim"] * (1 - ssim(output, background)))
