@@ -65,6 +65,19 @@ def test_clean_samples_have_no_interference(rng, kind):
     assert not interference.any()
 
 
+@pytest.mark.parametrize("clean_fraction", [0.0, 1.0])
+def test_lookalikes_are_scene_the_label_keeps(rng, clean_fraction):
+    dark = np.full((96, 128, 3), 20, np.uint8)
+    x, background, interference = synthesize("water", dark, dark, rng,
+                                             params_for("water", {"lookalikes": 1.0, "clean_fraction": clean_fraction}))
+    blobs = background - dark / 255  # the blobs are in the background label: not to be removed
+    assert blobs.min() > -1e-6 and blobs.max() > 0.5
+    assert 0.005 < (blobs.max(axis=2) > 0.1).mean() < 0.9  # round patches, not the whole frame
+    np.testing.assert_allclose(x, background + interference, atol=1e-6)
+    if clean_fraction:
+        assert not interference.any()
+
+
 def test_shadow_only_darkens_and_turns_bluish(rng):
     blue_kept = []
     for _ in range(20):

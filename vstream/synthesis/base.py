@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .lookalikes import bright_blobs
+
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray]
 Recipe = Callable[[np.ndarray, np.ndarray, np.random.Generator, Any], np.ndarray]
 
@@ -19,10 +21,13 @@ class SynthesisParams:
 
     ``clean_fraction``: share of samples with no interference at all (teaches "leave it alone").
     ``strength``: peak opacity (or depth) of the layer.
+    ``lookalikes``: share of samples whose photo first gets bright out-of-focus blobs (snow,
+    bokeh) that belong to the scene: :mod:`.lookalikes`.
     """
 
     clean_fraction: float = 0.15
     strength: tuple[float, float] = (0.15, 0.6)
+    lookalikes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,11 @@ def synthesize(kind: str, original: np.ndarray, reference: np.ndarray, rng: np.r
     """
     entry = _entry(kind)
     params = params if params is not None else entry.params()
-    if rng.random() < params.clean_fraction:
-        return clean_sample(original)
     background = _as_float(original)
+    if params.lookalikes and rng.random() < params.lookalikes:
+        background = bright_blobs(background, rng)
+    if rng.random() < params.clean_fraction:
+        return clean_sample(background)
     blended = np.clip(entry.recipe(background, _as_float(reference), rng, params), 0.0, 1.0).astype(np.float32)
     return blended, background, blended - background
 
