@@ -74,7 +74,7 @@ def synthesize(kind: str, original: np.ndarray, reference: np.ndarray, rng: np.r
     entry = _entry(kind)
     params = params if params is not None else entry.params()
     background = _as_float(original)
-    if params.lookalikes and rng.random() < params.lookalikes:
+    if params.lookalikes and rng.random() < params.lookalikes:  # no draw at 0: earlier seeds, same samples
         background = bright_blobs(background, rng)
     if rng.random() < params.clean_fraction:
         return clean_sample(background)
