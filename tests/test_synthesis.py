@@ -66,7 +66,7 @@ def test_clean_samples_have_no_interference(rng, kind):
 
 
 @pytest.mark.parametrize("clean_fraction", [0.0, 1.0])
-def test_lookalikes_are_scene_the_label_keeps(rng, clean_fraction):
+def test_water_lookalikes_are_bright_blobs_the_label_keeps(rng, clean_fraction):
     dark = np.full((96, 128, 3), 20, np.uint8)
     x, background, interference = synthesize("water", dark, dark, rng,
                                              params_for("water", {"lookalikes": 1.0, "clean_fraction": clean_fraction}))
@@ -76,6 +76,25 @@ def test_lookalikes_are_scene_the_label_keeps(rng, clean_fraction):
     np.testing.assert_allclose(x, background + interference, atol=1e-6)
     if clean_fraction:
         assert not interference.any()
+
+
+def test_shadow_lookalikes_are_edgeless_shading_the_label_keeps(rng):
+    grey = np.full((96, 128, 3), 160, np.uint8)
+    for _ in range(10):
+        x, background, interference = synthesize("shadow", grey, grey, rng,
+                                                  params_for("shadow", {"lookalikes": 1.0, "clean_fraction": 1.0}))
+        light = background / (160 / 255)  # the shading, in the background label: not to be removed
+        assert light.max() <= 1 + 1e-5 and light.min() < 0.9
+        # light that falls off over a quarter of the frame or more: no step like a shadow's edge
+        assert max(np.abs(np.diff(light, axis=0)).max(), np.abs(np.diff(light, axis=1)).max()) < 0.06
+        np.testing.assert_array_equal(x, background)
+        assert not interference.any()
+
+
+@pytest.mark.parametrize("kind", ["reflection", "occlusion"])
+def test_kinds_without_lookalikes_refuse_them(kind):
+    with pytest.raises(ValueError, match="no look-alikes"):
+        params_for(kind, {"lookalikes": 0.5})
 
 
 def test_shadow_only_darkens_and_turns_bluish(rng):

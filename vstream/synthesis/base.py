@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .lookalikes import bright_blobs
-
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray]
 Recipe = Callable[[np.ndarray, np.ndarray, np.random.Generator, Any], np.ndarray]
+LookAlike = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -21,8 +20,8 @@ class SynthesisParams:
 
     ``clean_fraction``: share of samples with no interference at all (teaches "leave it alone").
     ``strength``: peak opacity (or depth) of the layer.
-    ``lookalikes``: share of samples whose photo first gets bright out-of-focus blobs (snow,
-    bokeh) that belong to the scene: :mod:`.lookalikes`.
+    ``lookalikes``: share of samples whose photo first gets scene content that looks like the
+    kind's interference and belongs to the scene (kinds registered with one: :mod:`.lookalikes`).
     """
 
     clean_fraction: float = 0.15
@@ -34,20 +33,23 @@ class SynthesisParams:
 class _Entry:
     recipe: Recipe
     params: type[SynthesisParams]
+    lookalike: LookAlike | None
 
 
 RECIPES: dict[str, _Entry] = {}
 
 
-def register(kind: str, params: type[SynthesisParams]) -> Callable[[Recipe], Recipe]:
-    """Register ``recipe(background, reference, rng, params) -> input`` for ``kind``.
+def register(kind: str, params: type[SynthesisParams],
+             lookalike: LookAlike | None = None) -> Callable[[Recipe], Recipe]:
+    """Register ``recipe(background, reference, rng, params) -> input`` for ``kind``, and the
+    painter of its look-alikes, ``lookalike(background, rng) -> background``, if it has one.
 
     ``background`` and ``reference`` arrive as float32 in [0, 1], same size; the recipe returns
     the composited input (clipping and the interference label are done here, once).
     """
 
     def wrap(recipe: Recipe) -> Recipe:
-        RECIPES[kind] = _Entry(recipe, params)
+        RECIPES[kind] = _Entry(recipe, params, lookalike)
         return recipe
 
     return wrap
@@ -56,13 +58,15 @@ def register(kind: str, params: type[SynthesisParams]) -> Callable[[Recipe], Rec
 def params_for(kind: str, values: Mapping[str, Any] | None = None) -> SynthesisParams:
     """``kind``'s parameters from a config mapping (YAML lists become ranges); unknown keys are
     named in the error."""
-    params = _entry(kind).params
+    entry = _entry(kind)
     values = dict(values or {})
-    known = {f.name for f in dataclasses.fields(params)}
+    known = {f.name for f in dataclasses.fields(entry.params)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {kind} synthesis parameter(s) {', '.join(unknown)}; have {', '.join(sorted(known))}")
-    return params(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    if values.get("lookalikes") and entry.lookalike is None:
+        raise ValueError(f"{kind} has no look-alikes; lookalikes must be 0")
+    return entry.params(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def synthesize(kind: str, original: np.ndarray, reference: np.ndarray, rng: np.random.Generator,
@@ -75,7 +79,7 @@ def synthesize(kind: str, original: np.ndarray, reference: np.ndarray, rng: np.r
     params = params if params is not None else entry.params()
     background = _as_float(original)
     if params.lookalikes and rng.random() < params.lookalikes:  # no draw at 0: earlier seeds, same samples
-        background = bright_blobs(background, rng)
+        background = entry.lookalike(background, rng)
     if rng.random() < params.clean_fraction:
         return clean_sample(background)
     blended = np.clip(entry.recipe(background, _as_float(reference), rng, params), 0.0, 1.0).astype(np.float32)

@@ -1,9 +1,13 @@
-"""Scene content that looks like interference and is not: out-of-focus bright blobs.
+"""Scene content that looks like interference and is not, one painter per kind that has one.
 
-Snow patches on a dark slope, the bokeh of street lamps and sun glints are round, soft and
-bright, as raindrops and smudges are. Painted into the photo *before* a recipe runs, they are
-part of the background label, so the network learns to leave them while it removes the layer
-(a drop is told apart by the refracted scene inside it, not by being a bright disc).
+Painted into the photo *before* a recipe runs, it is part of the background label, so the network
+learns to leave it while it removes the layer:
+
+- :func:`bright_blobs` (water): snow patches, the bokeh of street lamps and sun glints are round,
+  soft and bright, as raindrops are; a drop is told apart by the refracted scene inside it.
+- :func:`scene_shading` (shadow): the shaded side of a round object, a slope turned from the sun,
+  a vignette darken the scene as a cast shadow does; a cast shadow is told apart by its edge,
+  a penumbra far narrower than the stretch over which such light falls off.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .regions import feather
+from .regions import SKY_SHADE, feather
 
 
 def bright_blobs(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -36,3 +40,23 @@ def bright_blobs(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         alpha = feather(mask, rng.uniform(0.002, 0.012) * short) * rng.uniform(0.5, 1.0)
         out = out * (1.0 - alpha) + colour * alpha
     return out.astype(np.float32)
+
+
+def scene_shading(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``image`` (float32 in [0, 1]) darkened by 20-70 % by light falling off, across a terminator
+    line or around a lit spot, over 0.25-0.8 of the short side (a cast shadow's penumbra has a
+    blur sigma of at most 0.05 of it), with shade's colour cast of up to 15 % per channel."""
+    h, w = image.shape[:2]
+    short = min(h, w)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+    if rng.random() < 0.5:
+        angle = rng.uniform(0, 2 * np.pi)
+        distance = (x - cx) * np.cos(angle) + (y - cy) * np.sin(angle)
+    else:
+        distance = np.hypot(x - cx, y - cy) - rng.uniform(0.1, 0.5) * short
+    t = np.clip(distance / (rng.uniform(0.25, 0.8) * short) + 0.5, 0.0, 1.0)
+    falloff = t * t * (3.0 - 2.0 * t)  # smoothstep: no edge anywhere
+    tint = 1.0 + 0.15 * SKY_SHADE * rng.uniform(-0.3, 1.0)
+    depth = np.clip(rng.uniform(0.2, 0.7) * tint, 0.0, 0.95).astype(np.float32)
+    return (image * (1.0 - depth * falloff[..., None])).astype(np.float32)

@@ -7,6 +7,9 @@ import numpy as np
 
 Range = tuple[float, float]
 
+SKY_SHADE = np.array([1.0, 0.3, -1.0])
+"""How shade lit by the blue sky alone departs from grey, per channel: red lost most, blue least."""
+
 
 def feathered_mask(height: int, width: int, rng: np.random.Generator, full_fraction: float,
                    feather_range: Range) -> np.ndarray:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import SynthesisParams, register
-from .regions import cast_shape_mask
+from .lookalikes import scene_shading
+from .regions import SKY_SHADE, cast_shape_mask
 
 
 @dataclass(frozen=True)
@@ -21,13 +22,13 @@ class ShadowParams(SynthesisParams):
     colour_cast: float = 0.15
 
 
-@register("shadow", ShadowParams)
+@register("shadow", ShadowParams, lookalike=scene_shading)
 def shadow(background: np.ndarray, reference: np.ndarray, rng: np.random.Generator,
            params: ShadowParams) -> np.ndarray:
     """``background × shadow map``, map = 1 − depth × tint × mask, per channel; the shadow map
     itself is ``1 + interference / background`` wherever the background is not black."""
     h, w = background.shape[:2]
     mask = cast_shape_mask(h, w, rng, params.feather)
-    tint = 1.0 + params.colour_cast * np.array([1.0, 0.3, -1.0]) * rng.uniform(-0.3, 1.0)
+    tint = 1.0 + params.colour_cast * SKY_SHADE * rng.uniform(-0.3, 1.0)
     depth = np.clip(rng.uniform(*params.strength) * tint, 0.0, 0.95).astype(np.float32)
     return background * (1.0 - depth * mask)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .base import SynthesisParams, register
+from .lookalikes import bright_blobs
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class WaterParams(SynthesisParams):
     ring_fraction: float = 0.3
 
 
-@register("water", WaterParams)
+@register("water", WaterParams, lookalike=bright_blobs)
 def water(background: np.ndarray, reference: np.ndarray, rng: np.random.Generator,
           params: WaterParams) -> np.ndarray:
     h, w = background.shape[:2]
