@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .regions import SKY_SHADE, feather
+from .regions import feather, shade_depth
 
 
 def bright_blobs(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -57,6 +57,5 @@ def scene_shading(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         distance = np.hypot(x - cx, y - cy) - rng.uniform(0.1, 0.5) * short
     t = np.clip(distance / (rng.uniform(0.25, 0.8) * short) + 0.5, 0.0, 1.0)
     falloff = t * t * (3.0 - 2.0 * t)  # smoothstep: no edge anywhere
-    tint = 1.0 + 0.15 * SKY_SHADE * rng.uniform(-0.3, 1.0)
-    depth = np.clip(rng.uniform(0.2, 0.7) * tint, 0.0, 0.95).astype(np.float32)
+    depth = shade_depth(rng, (0.2, 0.7), colour_cast=0.15)
     return (image * (1.0 - depth * falloff[..., None])).astype(np.float32)

@@ -7,8 +7,7 @@ import numpy as np
 
 Range = tuple[float, float]
 
-SKY_SHADE = np.array([1.0, 0.3, -1.0])
-"""How shade lit by the blue sky alone departs from grey, per channel: red lost most, blue least."""
+_SKY_SHADE = np.array([1.0, 0.3, -1.0])  # shade lit by the blue sky alone: red lost most, blue least
 
 
 def feathered_mask(height: int, width: int, rng: np.random.Generator, full_fraction: float,
@@ -59,3 +58,10 @@ def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     if sigma > 0.5:
         mask = cv2.GaussianBlur(mask, (0, 0), sigma)
     return (mask / max(float(mask.max()), 1e-6))[..., None]
+
+
+def shade_depth(rng: np.random.Generator, strength: Range, colour_cast: float) -> np.ndarray:
+    """Per-channel share of light that shade takes: ``strength`` drawn uniformly, tinted bluish
+    (as shade lit by the sky alone is) by up to ``colour_cast`` per channel; (3,) float32."""
+    tint = 1.0 + colour_cast * _SKY_SHADE * rng.uniform(-0.3, 1.0)
+    return np.clip(rng.uniform(*strength) * tint, 0.0, 0.95).astype(np.float32)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .base import SynthesisParams, register
 from .lookalikes import scene_shading
-from .regions import SKY_SHADE, cast_shape_mask
+from .regions import cast_shape_mask, shade_depth
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,5 @@ def shadow(background: np.ndarray, reference: np.ndarray, rng: np.random.Generat
     itself is ``1 + interference / background`` wherever the background is not black."""
     h, w = background.shape[:2]
     mask = cast_shape_mask(h, w, rng, params.feather)
-    tint = 1.0 + params.colour_cast * SKY_SHADE * rng.uniform(-0.3, 1.0)
-    depth = np.clip(rng.uniform(*params.strength) * tint, 0.0, 0.95).astype(np.float32)
+    depth = shade_depth(rng, params.strength, params.colour_cast)
     return background * (1.0 - depth * mask)
