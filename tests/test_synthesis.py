@@ -91,10 +91,22 @@ def test_shadow_lookalikes_are_edgeless_shading_the_label_keeps(rng):
         assert not interference.any()
 
 
-@pytest.mark.parametrize("kind", ["reflection", "occlusion"])
-def test_kinds_without_lookalikes_refuse_them(kind):
+def test_reflection_lookalikes_are_edgeless_haze_the_label_keeps(rng):
+    dark = np.full((96, 128, 3), 20, np.uint8)
+    for _ in range(10):
+        x, background, interference = synthesize("reflection", dark, dark, rng,
+                                                  params_for("reflection", {"lookalikes": 1.0, "clean_fraction": 1.0}))
+        veil = background - dark / 255  # the haze, in the background label: not to be removed
+        assert veil.min() > -1e-6 and veil.max() > 0.05  # a dark scene lifted towards a bright airlight
+        # one colour thickening smoothly: no edges of a scene of its own, as a reflection carries
+        assert max(np.abs(np.diff(veil, axis=0)).max(), np.abs(np.diff(veil, axis=1)).max()) < 0.06
+        np.testing.assert_array_equal(x, background)
+        assert not interference.any()
+
+
+def test_kinds_without_lookalikes_refuse_them():
     with pytest.raises(ValueError, match="no look-alikes"):
-        params_for(kind, {"lookalikes": 0.5})
+        params_for("occlusion", {"lookalikes": 0.5})
 
 
 def test_shadow_only_darkens_and_turns_bluish(rng):

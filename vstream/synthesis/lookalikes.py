@@ -8,6 +8,9 @@ learns to leave it while it removes the layer:
 - :func:`scene_shading` (shadow): the shaded side of a round object, a slope turned from the sun,
   a vignette darken the scene as a cast shadow does; a cast shadow is told apart by its edge,
   a penumbra far narrower than the stretch over which such light falls off.
+- :func:`scene_haze` (reflection): haze, mist and glare veil a scene as a reflection's blurred
+  layer does; a reflection is told apart by the scene it carries, edges of its own, where haze
+  is one colour that thickens smoothly.
 """
 
 from __future__ import annotations
@@ -46,7 +49,24 @@ def scene_shading(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``image`` (float32 in [0, 1]) darkened by 20-70 % by light falling off, across a terminator
     line or around a lit spot, over 0.25-0.8 of the short side (a cast shadow's penumbra has a
     blur sigma of at most 0.05 of it), with shade's colour cast of up to 15 % per channel."""
-    h, w = image.shape[:2]
+    falloff = _falloff(*image.shape[:2], rng)
+    depth = shade_depth(rng, (0.2, 0.7), colour_cast=0.15)
+    return (image * (1.0 - depth * falloff[..., None])).astype(np.float32)
+
+
+def scene_haze(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``image`` (float32 in [0, 1]) mixed by 15-60 % towards one airlight colour (grey 0.6-0.95,
+    up to 10 % off per channel): evenly 30 % of the time (a washed-out photo), otherwise thickening
+    as light falls off in :func:`scene_shading` (towards the horizon, near a light)."""
+    veil = _falloff(*image.shape[:2], rng) if rng.random() < 0.7 else np.ones(image.shape[:2], np.float32)
+    amount = rng.uniform(0.15, 0.6) * veil[..., None]
+    airlight = np.clip(rng.uniform(0.6, 0.95) * rng.uniform(0.9, 1.1, 3), 0.0, 1.0)
+    return (image * (1.0 - amount) + airlight * amount).astype(np.float32)
+
+
+def _falloff(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """``(H, W)`` float32 in [0, 1] rising with no edge (smoothstep) over 0.25-0.8 of the short
+    side, across a line or around a spot."""
     short = min(h, w)
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     cy, cx = rng.uniform(0, h), rng.uniform(0, w)
@@ -56,6 +76,4 @@ def scene_shading(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     else:
         distance = np.hypot(x - cx, y - cy) - rng.uniform(0.1, 0.5) * short
     t = np.clip(distance / (rng.uniform(0.25, 0.8) * short) + 0.5, 0.0, 1.0)
-    falloff = t * t * (3.0 - 2.0 * t)  # smoothstep: no edge anywhere
-    depth = shade_depth(rng, (0.2, 0.7), colour_cast=0.15)
-    return (image * (1.0 - depth * falloff[..., None])).astype(np.float32)
+    return t * t * (3.0 - 2.0 * t)

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .base import SynthesisParams, register
+from .lookalikes import scene_haze
 from .regions import feathered_mask
 
 
@@ -36,7 +37,7 @@ class ReflectionParams(SynthesisParams):
             raise ValueError(f"reflection black_level must be a range within [0, 1), got {list(self.black_level)}")
 
 
-@register("reflection", ReflectionParams)
+@register("reflection", ReflectionParams, lookalike=scene_haze)
 def reflection(background: np.ndarray, reference: np.ndarray, rng: np.random.Generator,
                params: ReflectionParams) -> np.ndarray:
     """Blurred reference × normalised feathered mask × strength, superposed on the transmitted
