@@ -13,6 +13,7 @@ from vstream.metrics import psnr
 from vstream.model_contract import KINDS
 from vstream.photos import split_photos
 from vstream.synthesis import RECIPES, SynthesisParams, feathered_mask, params_for, synthesize
+from vstream.synthesis.occlusion import OcclusionParams
 from vstream.synthesis.regions import cast_shape_mask
 
 
@@ -104,9 +105,12 @@ def test_reflection_lookalikes_are_edgeless_haze_the_label_keeps(rng):
         assert not interference.any()
 
 
-def test_kinds_without_lookalikes_refuse_them():
+def test_kinds_without_lookalikes_refuse_them(rng):
     with pytest.raises(ValueError, match="no look-alikes"):
         params_for("occlusion", {"lookalikes": 0.5})
+    a, b = images(rng)
+    with pytest.raises(ValueError, match="no look-alikes"):  # params built directly, not from a config
+        synthesize("occlusion", a, b, rng, OcclusionParams(lookalikes=0.5))
 
 
 def test_shadow_only_darkens_and_turns_bluish(rng):

@@ -64,8 +64,7 @@ def params_for(kind: str, values: Mapping[str, Any] | None = None) -> SynthesisP
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {kind} synthesis parameter(s) {', '.join(unknown)}; have {', '.join(sorted(known))}")
-    if values.get("lookalikes") and entry.lookalike is None:
-        raise ValueError(f"{kind} has no look-alikes; lookalikes must be 0")
+    _check_lookalikes(kind, entry, values.get("lookalikes"))
     return entry.params(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
@@ -77,6 +76,7 @@ def synthesize(kind: str, original: np.ndarray, reference: np.ndarray, rng: np.r
     """
     entry = _entry(kind)
     params = params if params is not None else entry.params()
+    _check_lookalikes(kind, entry, params.lookalikes)
     background = _as_float(original)
     if params.lookalikes and rng.random() < params.lookalikes:  # no draw at 0: earlier seeds, same samples
         background = entry.lookalike(background, rng)
@@ -90,6 +90,11 @@ def clean_sample(original: np.ndarray) -> Sample:
     """A sample with no interference: input and background are ``original``, the layer is zero."""
     background = _as_float(original)
     return background.copy(), background, np.zeros_like(background)
+
+
+def _check_lookalikes(kind: str, entry: _Entry, share: float | None) -> None:
+    if share and entry.lookalike is None:
+        raise ValueError(f"{kind} has no look-alikes; lookalikes must be 0")
 
 
 def _entry(kind: str) -> _Entry:
