@@ -5,6 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from vstream.cli import main
@@ -15,6 +16,8 @@ from vstream.photos import split_photos
 from vstream.synthesis import RECIPES, SynthesisParams, feathered_mask, params_for, synthesize
 from vstream.synthesis.occlusion import OcclusionParams
 from vstream.synthesis.regions import cast_shape_mask
+
+CONFIGS = Path(__file__).parent.parent / "configs" / "train"
 
 
 def images(rng, size=(64, 80)):
@@ -190,6 +193,34 @@ def test_synth_sheet_with_real_examples(tmp_path, photos):
                                        "--n", "3", "--size", "64", "--real", str(photos)])
     assert result.exit_code == 0, result.output
     assert cv2.imread(str(out)).shape == (3 * 64, 4 * 64, 3)
+
+
+def test_synth_draws_what_a_training_config_synthesises(tmp_path, photos):
+    """With --config the sheet uses the config's kind and synthesis section: its look-alikes too,
+    which the kind's defaults leave out."""
+    config = yaml.safe_load((CONFIGS / "reflection.yaml").read_text())
+    config["synthesis"]["lookalikes"] = 1.0
+    path = tmp_path / "hazy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    sheets = {}
+    for name, args in (("defaults", ["--kind", "reflection"]), ("config", ["--config", str(path)]),
+                       ("both", ["--kind", "reflection", "--config", str(path)])):
+        out = tmp_path / f"{name}.png"
+        result = CliRunner().invoke(main, ["synth", *args, "--data", str(photos), "--out", str(out),
+                                           "--n", "2", "--size", "48", "-q"])
+        assert result.exit_code == 0, result.output
+        sheets[name] = cv2.imread(str(out))
+    background = slice(48, 96)  # the haze stays in the label, so the background column shows it
+    assert not np.array_equal(sheets["defaults"][:, background], sheets["config"][:, background])
+    assert np.array_equal(sheets["config"], sheets["both"])
+    result = CliRunner().invoke(main, ["synth", "--kind", "water", "--config", str(path), "--data", str(photos),
+                                       "--out", str(tmp_path / "w.png")])
+    assert result.exit_code == 2 and "differs from the config's kind reflection" in result.output
+    (tmp_path / "bad.yaml").write_text("kind: reflection\n")
+    result = CliRunner().invoke(main, ["synth", "--config", str(tmp_path / "bad.yaml"), "--data", str(photos),
+                                       "--out", str(tmp_path / "b.png")])
+    assert result.exit_code == 1 and "no synthesis section" in result.output
+    assert not (tmp_path / "b.png").exists()
 
 
 def test_eval_set_is_deterministic_scoreable_and_held_out(tmp_path, photos):

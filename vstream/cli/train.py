@@ -71,7 +71,10 @@ def export_command(checkpoint, output, model_version, quiet) -> None:
 
 
 @click.command("synth")
-@click.option("--kind", type=click.Choice(KINDS), default="reflection", show_default=True)
+@click.option("--kind", type=click.Choice(KINDS), help="The recipe's kind  [default: the config's, else reflection]")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A training config: draw with its kind, synthesis section (look-alikes included) and "
+                   "data.val_percent instead of the kind's defaults.")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of photos.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -80,31 +83,52 @@ def export_command(checkpoint, output, model_version, quiet) -> None:
               help="With --out: a folder of real examples, shown in a fourth column for comparison.")
 @click.option("--eval-set", type=click.Path(file_okay=False, path_type=Path),
               help="Instead, write an eval set (CEILNet layout) into this folder, from held-out photos only.")
-@click.option("--val-percent", type=click.IntRange(1, 100), default=10, show_default=True,
-              help="With --eval-set: the held-out split, as the training configs' data.val_percent.")
+@click.option("--val-percent", type=click.IntRange(1, 100),
+              help="With --eval-set: the held-out split, as the training configs' data.val_percent  [default: 10]")
 @click.option("--n", "count", type=click.IntRange(1, 10_000), help="Samples  [default: 8 rows; 100 for --eval-set]")
 @click.option("--size", type=click.IntRange(32, 1024), default=256, show_default=True, help="Square sample side.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @quiet_option
-def synth_command(kind, data, out, real, eval_set, val_percent, count, size, seed, quiet) -> None:
+def synth_command(kind, config_path, data, out, real, eval_set, val_percent, count, size, seed, quiet) -> None:
     """Show or write what a synthesis recipe makes: a picture sheet, or a fixed eval set."""
     from ..photos import list_photos, split_photos
     from ..synthesis.sheets import picture_sheet, write_eval_set
 
     if (out is None) == (eval_set is None):
         raise click.UsageError("give exactly one of --out (a picture sheet) or --eval-set (a folder)")
+    recipe = _synthesis_recipe(config_path) if config_path else {}
+    if kind and recipe and kind != recipe["kind"]:
+        raise click.UsageError(f"--kind {kind} differs from the config's kind {recipe['kind']}")
+    kind, synthesis = kind or recipe.get("kind", "reflection"), recipe.get("synthesis")
     try:
         if eval_set is not None:
-            photos = split_photos(data, val_percent)[1]
-            write_eval_set(kind, photos, eval_set, count or 100, size, seed)
+            photos = split_photos(data, val_percent or recipe.get("val_percent", 10))[1]
+            write_eval_set(kind, photos, eval_set, count or 100, size, seed, synthesis)
             status(f"wrote {count or 100} {kind} samples from {len(photos)} held-out photos into {eval_set}", quiet)
             return
         import cv2
 
         sheet = picture_sheet(kind, list_photos(data), count or 8, size, seed,
-                              list_photos(real) if real else [])
+                              list_photos(real) if real else [], synthesis)
         if not cv2.imwrite(str(out), sheet[..., ::-1]):
             raise click.ClickException(f"cannot write {out}")
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     status(f"wrote {out} ({count or 8} samples; interference shown around grey)", quiet)
+
+
+def _synthesis_recipe(path: Path) -> dict:
+    """What ``vstream synth`` takes from a training config: kind, synthesis section, val_percent."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path} is not YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("synthesis"), dict):
+        raise click.ClickException(f"{path} is not a training config: it has no synthesis section")
+    kind = config.get("kind", "reflection")
+    if kind not in KINDS:
+        raise click.ClickException(f"{path}: unknown kind {kind!r}; have {', '.join(KINDS)}")
+    return {"kind": kind, "synthesis": config["synthesis"],
+            "val_percent": (config.get("data") or {}).get("val_percent", 10)}
