@@ -102,7 +102,7 @@ def synth_command(kind, config_path, data, out, real, eval_set, val_percent, cou
     kind, synthesis = kind or recipe.get("kind", "reflection"), recipe.get("synthesis")
     try:
         if eval_set is not None:
-            photos = split_photos(data, val_percent or recipe.get("val_percent", 10))[1]
+            photos = split_photos(data, val_percent or recipe.get("val_percent") or 10)[1]
             write_eval_set(kind, photos, eval_set, count or 100, size, seed, synthesis)
             status(f"wrote {count or 100} {kind} samples from {len(photos)} held-out photos into {eval_set}", quiet)
             return
@@ -131,4 +131,4 @@ def _synthesis_recipe(path: Path) -> dict:
     if kind not in KINDS:
         raise click.ClickException(f"{path}: unknown kind {kind!r}; have {', '.join(KINDS)}")
     return {"kind": kind, "synthesis": config["synthesis"],
-            "val_percent": (config.get("data") or {}).get("val_percent", 10)}
+            "val_percent": (config.get("data") or {}).get("val_percent")}
