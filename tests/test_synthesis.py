@@ -221,6 +221,13 @@ def test_synth_draws_what_a_training_config_synthesises(tmp_path, photos):
                                        "--out", str(tmp_path / "b.png")])
     assert result.exit_code == 1 and "no synthesis section" in result.output
     assert not (tmp_path / "b.png").exists()
+    config["synthesis"]["lookalikes"] = 0.0
+    config["data"]["val_percent"] = 100  # every photo held out: the white training ones too
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(main, ["synth", "--config", str(path), "--data", str(photos), "--eval-set",
+                                       str(tmp_path / "all"), "--n", "8", "--size", "32", "-q"])
+    assert result.exit_code == 0, result.output
+    assert any(read_rgb(truth).min() > 0 for _, truth in find_pairs(tmp_path / "all")[1])
 
 
 def test_eval_set_is_deterministic_scoreable_and_held_out(tmp_path, photos):
