@@ -12,14 +12,13 @@ import torch
 from torch import nn
 
 from .. import model_contract as mc
-from .network import DualBranchNet
-from .trainer import build_model
+from .trainer import Network, build_model
 
 
 class _ContractView(nn.Module):
     """The network as the runtime sees it: ``input`` → (``background``, ``interference``)."""
 
-    def __init__(self, net: DualBranchNet) -> None:
+    def __init__(self, net: Network) -> None:
         super().__init__()
         self.net = net
 
@@ -28,14 +27,14 @@ class _ContractView(nn.Module):
         return output, interference
 
 
-def load_checkpoint(path: Path) -> tuple[DualBranchNet, dict]:
+def load_checkpoint(path: Path) -> tuple[Network, dict]:
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     model = build_model(checkpoint["config"])
     model.load_state_dict(checkpoint["model"])
     return model.eval(), checkpoint
 
 
-def export_onnx(model: DualBranchNet, out: Path, kind: str, version: str, config: dict) -> Path:
+def export_onnx(model: Network, out: Path, kind: str, version: str, config: dict) -> Path:
     """Write ``model`` as ONNX (opset :data:`~vstream.model_contract.OPSET`, dynamic N/H/W)."""
     import onnx
 
@@ -50,7 +49,7 @@ def export_onnx(model: DualBranchNet, out: Path, kind: str, version: str, config
         )
     graph = onnx.load(str(out))
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    props = {mc.META_KIND: kind, mc.META_VERSION: version, mc.META_SIZE_MULTIPLE: str(mc.SIZE_MULTIPLE),
+    props = {mc.META_KIND: kind, mc.META_VERSION: version, mc.META_SIZE_MULTIPLE: str(model.size_multiple),
              mc.META_CONFIG_HASH: config_hash}
     del graph.metadata_props[:]
     for key, value in props.items():
@@ -60,7 +59,7 @@ def export_onnx(model: DualBranchNet, out: Path, kind: str, version: str, config
     return out
 
 
-def parity(model: DualBranchNet, onnx_path: Path, sizes: tuple[tuple[int, int], ...] = ((64, 96), (184, 320), (256, 136))) -> float:
+def parity(model: Network, onnx_path: Path, sizes: tuple[tuple[int, int], ...] = ((64, 96), (184, 320), (256, 136))) -> float:
     """Max abs difference between PyTorch and ONNX Runtime outputs over ``sizes``."""
     import onnxruntime as ort
 
@@ -68,8 +67,9 @@ def parity(model: DualBranchNet, onnx_path: Path, sizes: tuple[tuple[int, int], 
     view = _ContractView(model.eval())
     worst = 0.0
     generator = torch.Generator().manual_seed(0)
+    m = model.size_multiple
     for h, w in sizes:
-        x = torch.rand(1, 3, h, w, generator=generator)
+        x = torch.rand(1, 3, -(-h // m) * m, -(-w // m) * m, generator=generator)  # sides up to the model's multiple
         with torch.no_grad():
             expected = [t.numpy() for t in view(x)]
         got = session.run(list(mc.OUTPUT_NAMES), {mc.INPUT_NAME: x.numpy()})

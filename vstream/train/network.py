@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .backbone import LiteEncoder
+
 
 class GatedConv(nn.Module):
     """Claim 7: ``features(x) * sigmoid(gate(x))``; claim 6: both convolutions grouped."""
@@ -125,14 +127,17 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """Upsamples the deepest feature, concatenating each fused skip along channels (claim 4),
-    and ends with a 3-channel full-resolution map whose last layer starts at zero."""
+    and ends with a 3-channel full-resolution map whose last layer starts at zero.
 
-    def __init__(self, widths: tuple[int, int, int], groups: int) -> None:
+    ``widths``: channels per level, finest (1/2 resolution) first; ``skips`` in ``forward`` come
+    deepest first, one per level above the deepest."""
+
+    def __init__(self, widths: tuple[int, ...], groups: int) -> None:
         super().__init__()
         self.ups = nn.ModuleList()
         self.fuse = nn.ModuleList()
         self.blocks = nn.ModuleList()
-        for deep, shallow in ((widths[2], widths[1]), (widths[1], widths[0])):
+        for deep, shallow in zip(widths[:0:-1], widths[-2::-1]):
             self.ups.append(nn.Sequential(nn.Conv2d(deep, shallow * 4, 1), nn.PixelShuffle(2)))
             self.fuse.append(GatedConv(shallow * 2, shallow, 1))
             self.blocks.append(GatedBlock(shallow, groups))
@@ -193,6 +198,8 @@ class DualBranchNet(nn.Module):
     ``(B, 3, H, W)``: the result module's image and decoder 1's background in [0, 1], and the
     interference layer in [-1, 1] (see :class:`ResultModule`)."""
 
+    size_multiple = 8
+
     def __init__(
         self,
         widths: tuple[int, int, int] = (16, 32, 64),
@@ -212,6 +219,48 @@ class DualBranchNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         fine, middle, deepest = self.encoder(x)
         skips = [self.skips[0](middle), self.skips[1](fine)]
+        return self.result(x, self.background_decoder(deepest, skips), self.interference_decoder(deepest, skips))
+
+
+class PretrainedDualBranchNet(nn.Module):
+    """The dual-branch network on an ImageNet-pretrained shared encoder (:mod:`.backbone`).
+
+    The encoder's features at 1/2, 1/4, 1/8 and 1/16 resolution are projected (1x1) to the
+    decoders' ``widths``; the deepest passes a pyramid pooling and scale selection over
+    ``context_scales`` (whether a pattern is a reflection is a judgement over the scene), the
+    others the skip fusion of :class:`DualBranchNet`. Decoders and result module are its own.
+    ``forward`` is :meth:`DualBranchNet.forward`'s. Input sides: multiples of 16.
+    """
+
+    size_multiple = LiteEncoder.SIZE_MULTIPLE
+
+    def __init__(
+        self,
+        encoder: str = "efficientnet_lite0",
+        widths: tuple[int, int, int, int] = (16, 24, 40, 64),
+        groups: int = 4,
+        scales: tuple[int, ...] = (1, 2, 4),
+        context_scales: tuple[int, ...] = (1, 2, 4, 8),
+        result: str = "background",
+    ) -> None:
+        super().__init__()
+        if encoder != "efficientnet_lite0":
+            raise ValueError(f"unknown encoder {encoder!r}; have 'efficientnet_lite0'")
+        widths = tuple(widths)
+        if len(widths) != len(LiteEncoder.CHANNELS):
+            raise ValueError(f"widths needs {len(LiteEncoder.CHANNELS)} entries (1/2 to 1/16), got {len(widths)}")
+        self.encoder = LiteEncoder()
+        self.laterals = nn.ModuleList(nn.Conv2d(c, w, 1) for c, w in zip(LiteEncoder.CHANNELS, widths))
+        self.context = SkipFusion(widths[-1], tuple(context_scales))
+        self.skips = nn.ModuleList(SkipFusion(w, tuple(scales)) for w in widths[-2::-1])
+        self.background_decoder = Decoder(widths, groups)
+        self.interference_decoder = Decoder(widths, groups)
+        self.result = ResultModule(result)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = [lateral(f) for lateral, f in zip(self.laterals, self.encoder(x))]
+        deepest = self.context(features[-1])
+        skips = [fusion(f) for fusion, f in zip(self.skips, features[-2::-1])]
         return self.result(x, self.background_decoder(deepest, skips), self.interference_decoder(deepest, skips))
 
 
