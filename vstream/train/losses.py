@@ -123,3 +123,18 @@ class Discriminator(nn.Module):
 def adversarial_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
     """Least-squares GAN loss towards 1 (real) or 0 (fake)."""
     return F.mse_loss(scores, torch.full_like(scores, 1.0 if real else 0.0))
+
+
+def exposure_tolerant(pred: torch.Tensor, target: torch.Tensor, pool: int = 2) -> torch.Tensor:
+    """L1 for roughly aligned real pairs whose exposure differs: both images are average-pooled by
+    ``pool`` (a pixel of misalignment), and the target is first scaled per image and channel by
+    the gain that best fits it to the prediction (least squares, held fixed, within [0.5, 2]).
+
+    A gain cannot undo a reflection, which adds light where the scene is dark, so the loss still
+    asks for it to go; but it leaves the scene's overall level to the synthetic and clean samples.
+    """
+    pred, target = F.avg_pool2d(pred, pool), F.avg_pool2d(target, pool)
+    with torch.no_grad():
+        gain = ((pred * target).sum((2, 3), keepdim=True) / (target * target).sum((2, 3), keepdim=True).clamp_min(1e-6))
+        gain = gain.clamp(0.5, 2.0)
+    return F.l1_loss(pred, gain * target)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import yaml
@@ -17,9 +18,14 @@ from tqdm import tqdm
 from ..photos import split_photos
 from ..synthesis import params_for
 from .data import BlendSampler
-from .losses import Discriminator, FeatureExtractor, adversarial_loss, feature_loss, ssim, truncated_pixel
+from .losses import (Discriminator, FeatureExtractor, adversarial_loss, exposure_tolerant, feature_loss, ssim,
+                     truncated_pixel)
 from .mining import below_psnr, clean_changes, clean_weights
-from .network import DualBranchNet
+from .network import DualBranchNet, PretrainedDualBranchNet
+from .real_pairs import RealPairSampler, held_out, load_pair, pair_names
+from .vgg import VGG16FeatureLoss
+
+Network = DualBranchNet | PretrainedDualBranchNet
 
 
 def load_train_config(path: Path) -> dict[str, Any]:
@@ -30,8 +36,10 @@ def load_train_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def build_model(config: dict[str, Any]) -> DualBranchNet:
-    return DualBranchNet(**config["model"])
+def build_model(config: dict[str, Any]) -> Network:
+    """The configured network: with ``model.encoder`` the pretrained-encoder one, else the original."""
+    model = config["model"]
+    return PretrainedDualBranchNet(**model) if "encoder" in model else DualBranchNet(**model)
 
 
 def initial_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -51,7 +59,7 @@ def initial_weights(path: Path) -> dict[str, torch.Tensor]:
             for init in graph.initializer if init.name.startswith("net.")}
 
 
-def load_initial_weights(model: DualBranchNet, path: Path) -> None:
+def load_initial_weights(model: Network, path: Path) -> None:
     """Fine-tune ``model`` from ``path`` (:func:`initial_weights`). Two differences are allowed:
     the result module's own weights (fine-tuning into another result mode starts them fresh or
     drops them), and encoder blocks the checkpoint lacks altogether (a deeper model grown from a
@@ -106,7 +114,7 @@ class Validation:
         return psnr(self.inputs, self.backgrounds)
 
     @torch.no_grad()
-    def score(self, model: DualBranchNet) -> dict[str, float]:
+    def score(self, model: Network) -> dict[str, float]:
         model.eval()
         outputs, subtracted = [], []
         for start in range(0, len(self.inputs), 16):
@@ -122,12 +130,58 @@ class Validation:
                 "psnr_clean": psnr(outputs[clean], self.backgrounds[clean]) if clean.any() else float("nan")}
 
 
+class RealValidation:
+    """The held-out real pairs, whole, at long side ``side`` (sides cut to the network's multiple):
+    mean PSNR of the output and of the input (identity) against the aligned ground truth."""
+
+    def __init__(self, folder: Path, names: list[str], multiple: int, side: int = 256) -> None:
+        self.pairs = []
+        for name in names:
+            image, truth = load_pair(folder, name)
+            scale = side / max(image.shape[:2])
+            h, w = (max(multiple, round(n * scale) // multiple * multiple) for n in image.shape[:2])
+            self.pairs.append(tuple(torch.from_numpy(cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA))
+                                    .permute(2, 0, 1)[None].contiguous() for a in (image, truth)))
+        self.identity_psnr = float(np.mean([psnr(x, t) for x, t in self.pairs]))
+
+    @torch.no_grad()
+    def score(self, model: Network) -> float:
+        model.eval()
+        device = next(model.parameters()).device
+        value = float(np.mean([psnr(model(x.to(device))[0].cpu(), t) for x, t in self.pairs]))
+        model.train()
+        return value
+
+
+class _SubstituteFeatureLoss(torch.nn.Module):
+    def __init__(self, extractor: FeatureExtractor) -> None:
+        super().__init__()
+        self.extractor, self.source = extractor, extractor.source
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return feature_loss(self.extractor, pred, target)
+
+
+def feature_loss_for(loss_cfg: dict[str, Any], vgg16: Path | None) -> torch.nn.Module:
+    """The feature loss the config asks for: ImageNet VGG16 (``loss.feature_net: vgg16``, weights
+    from ``vgg16``) or the random-weight VGG19 substitute of the earlier models."""
+    if loss_cfg.get("feature_net", "vgg19_substitute") == "vgg16":
+        if vgg16 is None:
+            raise ValueError("loss.feature_net is vgg16: give its weights with --vgg16 PATH")
+        return VGG16FeatureLoss(vgg16, tuple(loss_cfg.get("feature_taps", ("relu1_2", "relu2_2", "relu3_3"))),
+                                int(loss_cfg.get("feature_downscale", 1)))
+    return _SubstituteFeatureLoss(FeatureExtractor(loss_cfg.get("vgg19_weights"), loss_cfg.get("feature_width_divisor", 4)))
+
+
 def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, device: str = "cpu",
-          max_minutes: float | None = None, init: Path | None = None, quiet: bool = False) -> Path:
+          max_minutes: float | None = None, init: Path | None = None, real: Path | None = None,
+          vgg16: Path | None = None, quiet: bool = False) -> Path:
     """Train; return the path of the best checkpoint (by validation PSNR).
 
     ``init``: start from this checkpoint's network weights (fine-tuning, e.g. a new kind from the
-    reflection model) with fresh optimisers; ignored when resuming.
+    reflection model) with fresh optimisers; ignored when resuming. ``real``: a folder of real
+    pairs (:mod:`.real_pairs`), a share ``data.real_fraction`` of every batch, ``data.real_val``
+    of them held out; ``vgg16``: the weights of ``loss.feature_net: vgg16`` (:mod:`.vgg`).
     """
     config = load_train_config(config_path)
     seed = int(config.get("seed", 0))
@@ -143,17 +197,38 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     val_inputs, val_backgrounds, _ = BlendSampler(val_paths, kind, params, crop, seed + 1, scene).batch(config["data"]["val_samples"])
     validation = Validation(val_inputs.to(device), val_backgrounds.to(device))
 
+    real_fraction = float(config["data"].get("real_fraction", 0.0))
+    real_sampler = real_validation = None
+    if real_fraction:
+        if real is None:
+            raise ValueError("data.real_fraction is set: give the real pairs with --real FOLDER")
+        names = pair_names(real)
+        val_names = held_out(names, int(config["data"].get("real_val", 10)))
+        real_sampler = RealPairSampler(real, [n for n in names if n not in val_names], crop, seed + 2)
+        state_real_val = val_names
+
     model = build_model(config).to(device)
+    if real_fraction:
+        real_validation = RealValidation(real, state_real_val, model.size_multiple)
     critic = Discriminator().to(device)
     loss_cfg, optim_cfg = config["loss"], config["optim"]
-    extractor = FeatureExtractor(loss_cfg.get("vgg19_weights"), loss_cfg.get("feature_width_divisor", 4)).to(device)
-    opt_g = torch.optim.AdamW(model.parameters(), lr=optim_cfg["lr"], weight_decay=0.0)
+    features = feature_loss_for(loss_cfg, vgg16).to(device)
+    encoder_lr = float(optim_cfg.get("encoder_lr_scale", 1.0))
+    encoder_ids = {id(p) for p in model.encoder.parameters()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in encoder_ids], "scale": 1.0},
+              {"params": list(model.encoder.parameters()), "scale": encoder_lr}]
+    opt_g = torch.optim.AdamW(groups, lr=optim_cfg["lr"], weight_decay=0.0)
     opt_d = torch.optim.AdamW(critic.parameters(), lr=optim_cfg["lr"] / 2, betas=(0.5, 0.999))
     steps = int(optim_cfg["steps"])
     state = {"step": 0, "best": -1.0, "history": [], "seconds": 0.0, "init": str(init) if init else None}
     last, best = out / "last.pt", out / "best.pt"
-    if init is not None and not (resume and last.is_file()):
+    fresh = not (resume and last.is_file())
+    if init is not None and fresh:
         load_initial_weights(model, init)
+    elif fresh and config.get("init") == "imagenet":
+        state["init"] = model.encoder.load_imagenet()
+    if real_fraction:
+        state["real_val"] = state_real_val
     if resume and last.is_file():
         checkpoint = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(checkpoint["model"])
@@ -162,6 +237,8 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         opt_d.load_state_dict(checkpoint["opt_d"])
         state = checkpoint["state"]
         sampler.rng = np.random.default_rng(seed + state["step"])
+        if real_sampler:
+            real_sampler.rng = np.random.default_rng(seed + 2 + state["step"])
 
     def mine() -> None:
         """Re-weigh the hard clean samples by what the model changes now; log how many of the
@@ -173,7 +250,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     def save(path: Path) -> None:
         torch.save({"model": model.state_dict(), "critic": critic.state_dict(), "opt_g": opt_g.state_dict(),
                     "opt_d": opt_d.state_dict(), "state": state,
-                    "config": config, "feature_source": extractor.source}, path)
+                    "config": config, "feature_source": features.source}, path)
 
     started = time.monotonic() - state["seconds"]
     budget_s = None if max_minutes is None else max_minutes * 60
@@ -187,16 +264,28 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         if progress >= 1.0:
             break
         for group in opt_g.param_groups:
-            group["lr"] = optim_cfg["lr"] * lr_factor(progress)
+            group["lr"] = optim_cfg["lr"] * lr_factor(progress) * group["scale"]
+        model.encoder.requires_grad_(state["step"] >= optim_cfg.get("freeze_encoder_steps", 0))
         if sampler.hard_clean and (sampler.clean_weights is None or state["step"] % mine_every == 0):
             mine()
-        x, background, interference = (t.to(device) for t in sampler.batch(optim_cfg["batch"]))
+        n_real = round(optim_cfg["batch"] * real_fraction)
+        x, background, interference = (t.to(device) for t in sampler.batch(optim_cfg["batch"] - n_real))
+        n_synthetic = len(x)
+        if n_real:
+            real_x, real_truth = (t.to(device) for t in real_sampler.batch(n_real))
+            x = torch.cat([x, real_x])
         output, _, predicted_interference = model(x)
-        loss = (loss_cfg["background"] * truncated_pixel(output, background, **pixel)
-                + loss_cfg["interference"] * truncated_pixel(predicted_interference, interference, **pixel)
-                + loss_cfg["ssim"] * (1 - ssim(output, background)))
+        synthetic = output[:n_synthetic]
+        loss = (loss_cfg["background"] * truncated_pixel(synthetic, background, **pixel)
+                + loss_cfg["interference"] * truncated_pixel(predicted_interference[:n_synthetic], interference, **pixel)
+                + loss_cfg["ssim"] * (1 - ssim(synthetic, background)))
         if loss_cfg["feature"]:  # the costliest loss (60% of a CPU step): a weight of 0 skips it
-            loss = loss + loss_cfg["feature"] * feature_loss(extractor, output, background)
+            loss = loss + loss_cfg["feature"] * features(synthetic, background)
+        if n_real:
+            real_output = output[n_synthetic:]
+            loss = loss + loss_cfg.get("real", 1.0) * exposure_tolerant(real_output, real_truth)
+            if loss_cfg["feature"]:
+                loss = loss + loss_cfg.get("real_feature", loss_cfg["feature"]) * features(real_output, real_truth)
         adversarial_on = bool(loss_cfg["adversarial"]) and state["step"] >= loss_cfg["adversarial_after"]
         if adversarial_on:
             loss = loss + loss_cfg["adversarial"] * adversarial_loss(critic(output), real=True)
@@ -213,9 +302,13 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         bar.update(1)
         if state["step"] % optim_cfg["eval_every"] == 0:
             scores = validation.score(model)
+            if real_validation:
+                scores["real_psnr"] = real_validation.score(model)
             state["seconds"] = time.monotonic() - started
             state["history"].append({"step": state["step"], "loss": float(loss.detach()), **scores, "seconds": state["seconds"]})
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", val=f"{scores['psnr']:.2f}dB", id=f"{validation.identity_psnr:.2f}dB")
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", val=f"{scores['psnr']:.2f}dB", id=f"{validation.identity_psnr:.2f}dB",
+                            **({"real": f"{scores['real_psnr']:.2f}dB", "real_id": f"{real_validation.identity_psnr:.2f}dB"}
+                               if real_validation else {}))
             if scores["psnr"] > state["best"]:
                 state["best"] = scores["psnr"]
                 save(best)
@@ -224,6 +317,9 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     if sampler.hard_clean:
         mine()
     scores = validation.score(model)
+    if real_validation:
+        scores["real_psnr"] = real_validation.score(model)
+        state["real_identity_psnr"] = real_validation.identity_psnr
     state["seconds"] = time.monotonic() - started
     state["identity_psnr"] = validation.identity_psnr
     state["history"].append({"step": state["step"], **scores, "seconds": state["seconds"]})
