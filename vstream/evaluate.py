@@ -24,13 +24,20 @@ from .convex import suppress_reflection
 from .decode import is_image
 from .errors import InputOpenError
 from .metrics import psnr, ssim
+from .photos import in_validation_split
 
 Method = Callable[[np.ndarray], np.ndarray]
+Distance = Callable[[np.ndarray, np.ndarray], float]  # a perceptual distance of two uint8 RGB images (LPIPS)
+CLEAN_BAR_DB = 38.0  # a clean photo is left alone when the output is within this PSNR of the input
 LAYOUTS = (("-input.png", "-label1.png"), ("_input.png", "_background.png"), ("_ambient.jpg", "_ambient_T.jpg"))
 
 
-def find_pairs(folder: Path, limit: int | None = None) -> tuple[str, list[tuple[Path, Path | None]]]:
-    """(layout name, [(input, ground truth)]) for ``folder``; ground truth None for clean photos."""
+def find_pairs(folder: Path, limit: int | None = None, held_out: int | None = None
+               ) -> tuple[str, list[tuple[Path, Path | None]]]:
+    """(layout name, [(input, ground truth)]) for ``folder``; ground truth None for clean photos.
+
+    ``held_out``: of a folder of clean photos, only the validation split that training holds out
+    with ``data.val_percent`` of this value (:func:`vstream.photos.split_photos`)."""
     if not folder.is_dir():
         raise InputOpenError(f"not a folder: {folder}")
     for input_suffix, truth_suffix in LAYOUTS:
@@ -40,6 +47,8 @@ def find_pairs(folder: Path, limit: int | None = None) -> tuple[str, list[tuple[
         if pairs:
             return f"{input_suffix[:-4].strip('-_')} / {truth_suffix[:-4].strip('-_')}", pairs[:limit]
     photos = sorted(p for p in folder.iterdir() if is_image(p))
+    if held_out is not None:
+        photos = [p for p in photos if in_validation_split(p, held_out)]
     if not photos:
         raise InputOpenError(f"no images in {folder}")
     if any(p.stem.endswith(("-input", "_input")) for p in photos):
@@ -63,6 +72,8 @@ class Score:
     ssim: float
     ms: float
     psnr_worst: float
+    below_bar: int  # images under CLEAN_BAR_DB: on clean photos, the ones the method changed
+    lpips: float | None = None
 
 
 @dataclass
@@ -88,10 +99,13 @@ def builtin_methods() -> dict[str, Method]:
 
 
 def evaluate(folder: Path, methods: dict[str, Method], limit: int | None = None,
-             on_image: Callable[[], None] | None = None) -> DatasetResult:
-    """Score every method on every pair of ``folder``; time counts the method alone."""
-    layout, pairs = find_pairs(folder, limit)
-    rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in methods}  # psnr, ssim, ms
+             on_image: Callable[[], None] | None = None, distance: Distance | None = None,
+             held_out: int | None = None) -> DatasetResult:
+    """Score every method on every pair of ``folder``; time counts the method alone.
+    ``distance``: also a perceptual distance to the ground truth (LPIPS); ``held_out``: see
+    :func:`find_pairs`."""
+    layout, pairs = find_pairs(folder, limit, held_out)
+    rows: dict[str, list[tuple[float, ...]]] = {name: [] for name in methods}  # psnr, ssim, ms, distance
     for source, truth_path in pairs:
         image = read_rgb(source)
         truth = image if truth_path is None else read_rgb(truth_path)
@@ -101,16 +115,18 @@ def evaluate(folder: Path, methods: dict[str, Method], limit: int | None = None,
             start = time.perf_counter()
             output = method(image)
             elapsed = time.perf_counter() - start
-            rows[name].append((psnr(output, truth), ssim(output, truth), elapsed * 1000))  # psnr inf: exact copy
+            perceptual = distance(output, truth) if distance else np.nan
+            rows[name].append((psnr(output, truth), ssim(output, truth), elapsed * 1000, perceptual))  # psnr inf: exact copy
         if on_image:
             on_image()
     scores = {}
     for name, values in rows.items():
-        psnrs, ssims, times = np.array(values).T
-        scores[name] = Score(float(psnrs.mean()), float(ssims.mean()), float(times.mean()), float(psnrs.min()))
+        psnrs, ssims, times, distances = np.array(values).T
+        scores[name] = Score(float(psnrs.mean()), float(ssims.mean()), float(times.mean()), float(psnrs.min()),
+                             int((psnrs < CLEAN_BAR_DB).sum()), float(distances.mean()) if distance else None)
     return DatasetResult(folder.name, layout, len(pairs), scores)
 
 
-def images_in(folders: list[Path], limit: int | None) -> Iterator[int]:
+def images_in(folders: list[Path], limit: int | None, held_out: int | None = None) -> Iterator[int]:
     for folder in folders:
-        yield len(find_pairs(folder, limit)[1])
+        yield len(find_pairs(folder, limit, held_out)[1])

