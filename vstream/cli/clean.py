@@ -206,7 +206,8 @@ def _clean_live(source, output, config, options, address, stats, quiet) -> None:
     report = clean_live(source, output, config, options, address=address,
                         on_stats=(lambda line: status(line)) if stats else None)
     written = ", ".join(report.outputs) or "nothing"
+    cut_off = f", {report.in_flight} in flight at the stop (not written)" if report.interrupted or report.in_flight else ""
     status(f"{'stopped' if report.interrupted else 'input ended'}: {report.frames_in} frames in, "
-           f"{report.frames_out} out, {report.dropped} dropped, {report.reconnects} reconnects, "
+           f"{report.frames_out} out, {report.dropped} dropped{cut_off}, {report.reconnects} reconnects, "
            f"added latency p50 {report.latency_p50_ms:.0f} ms p95 {report.latency_p95_ms:.0f} ms "
            f"over {report.seconds:.0f} s; wrote {written}", quiet)
