@@ -267,6 +267,108 @@ def test_second_signal_still_finalises_the_segment(dimming_model, tmp_path):
     assert frames_in == written + dropped + in_flight and written == len(pts_seconds(segment)) > 0
 
 
+def test_sigkill_leaves_the_open_segment_playable(dimming_model, tmp_path):
+    """kill -9 mid-segment: the open MP4 segment (fragmented) plays up to about its last second;
+    the next run on the same output gives it its visible name."""
+    clip = make_clip(tmp_path / "in.ts", frames=150, width=160, height=96, fps=30, audio=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    read, writer, write = _feed(clip.read_bytes())
+    proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", "--read-timeout", "60",
+                   *model_args(dimming_model), stdin=read)
+    os.close(read)
+
+    def open_segment_frames() -> int:
+        staging = list(out.glob(".cam-*.part-*.mp4"))
+        try:
+            return len(read_video(staging[0])[0]) if staging else 0
+        except (av.FFmpegError, IndexError):  # not playable (yet)
+            return 0
+
+    try:
+        assert _wait_until(lambda: open_segment_frames() >= 60, timeout=60), "the open segment never played"
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(write)
+        writer.join(timeout=60)
+    assert len(list(out.iterdir())) == 1 and open_segment_frames() >= 60
+    with make_clip(tmp_path / "next.ts", frames=30, width=160, height=96, fps=30, audio=False).open("rb") as stdin:
+        proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", *model_args(dimming_model), stdin=stdin)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    segments = sorted(out.iterdir())
+    assert len(segments) == 2 and not any(p.name.startswith(".") for p in segments)
+    assert sorted(len(read_video(p)[0]) for p in segments)[0] == 30
+    assert sum(len(read_video(p)[0]) >= 60 for p in segments) == 1
+
+
+@needs_camera
+def test_push_to_rtsp_server_in_listen_mode(camera, dimming_model):
+    """-o rtsp://…: vstream publishes to a server (FFmpeg's RTSP listen mode) that receives every frame."""
+    cam = camera(frames=60)
+    push_url = f"rtsp://127.0.0.1:{free_port()}/clean"
+    received: list[int] = []
+
+    def listen() -> None:
+        with av.open(push_url, options={"rtsp_flags": "listen", "listen_timeout": "30"}) as container:
+            for frame in container.decode(video=0):
+                received.append(frame.width)
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(0.5)
+    proc = vstream(cam.url, "-o", push_url, "--max-retries", "0", "--max-wait", "2", *model_args(dimming_model))
+    _, stderr = proc.communicate(timeout=60)
+    listener.join(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "60 frames in, 60 out" in stderr
+    assert len(received) == 60 and set(received) == {320}
+
+
+def test_listen_for_a_publisher(dimming_model, tmp_path):
+    """--listen: vstream is the RTSP server (FFmpeg's listen mode) and a publisher pushes to it."""
+    clip = make_clip(tmp_path / "clip.mp4", frames=45, width=160, height=96, fps=30, audio=False)
+    url = f"rtsp://127.0.0.1:{free_port()}/in"
+    (tmp_path / "out").mkdir()
+    proc = vstream(url, "--listen", "-o", str(tmp_path / "out" / "cam.mkv"), "--max-retries", "0",
+                   "--max-wait", "60", *model_args(dimming_model))
+    _wait_until(lambda: _publish(clip, url), timeout=60)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    [segment] = (tmp_path / "out").iterdir()
+    assert len(pts_seconds(segment)) == 45 and "45 frames in, 45 out" in stderr
+
+
+def _publish(clip: Path, url: str) -> bool:
+    """Push ``clip``'s H.264 packets to ``url`` in real time; False if nothing listens there yet."""
+    with av.open(str(clip)) as source, av.open(url, "w", format="rtsp", options={"rtsp_transport": "tcp"}) as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        start = time.monotonic()
+        for packet in source.demux(video=0):
+            if packet.size:
+                time.sleep(max(0.0, float(packet.pts * packet.time_base) - (time.monotonic() - start)))
+                packet.stream = stream
+                try:
+                    target.mux(packet)  # the first one connects
+                except ConnectionRefusedError:
+                    return False
+    return True
+
+
+def test_stdin_to_segments(dimming_model, tmp_path):
+    """``-`` reads a stream on stdin; its end is the end of the input (no reconnecting)."""
+    clip = make_clip(tmp_path / "in.ts", frames=30, width=160, height=96, fps=30, audio=False)
+    (tmp_path / "out").mkdir()
+    with clip.open("rb") as stdin:
+        proc = vstream("-", "-o", str(tmp_path / "out" / "cam.mkv"), "--max-wait", "60",
+                       *model_args(dimming_model), stdin=stdin)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    [segment] = (tmp_path / "out").iterdir()
+    assert len(pts_seconds(segment)) == 30 and "input ended: 30 frames in, 30 out" in stderr
+
+
 def test_drop_policy_drops_oldest_stale_frames():
     """Frames that waited past max_wait are dropped oldest first, counted; the newest is kept,
     and discontinuity markers are never dropped."""
