@@ -43,16 +43,29 @@ def _on_signal(signum: int, frame: object) -> None:
                     signal.Signals(signum).name)
 
 
+_active = threading.Event()  # inside stop_on_signals
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Handle SIGINT and SIGTERM as described in this module, inside the block (main thread only)."""
     _calm.clear()
     _hurry.clear()
     previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
+    _active.set()
     try:
         yield
     finally:
+        _active.clear()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         _calm.clear()
         _hurry.clear()
+
+
+def reclaim_signals() -> None:
+    """Handle the signals again inside :func:`stop_on_signals`, after a library (``ray.init``,
+    which makes SIGTERM end the process at once) installed its own handlers."""
+    if _active.is_set() and threading.current_thread() is threading.main_thread():
+        for signum in SIGNALS:
+            signal.signal(signum, _on_signal)
