@@ -182,7 +182,8 @@ def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, addres
                            on_file=on_file, on_progress=on_progress)
     hours = report.footage_s / 3600
     status(
-        f"{'interrupted (the same command resumes): ' if report.interrupted else ''}{report.done} done, {report.skipped_done} already done, {len(report.failed)} failed, "
+        f"{'interrupted (the same command resumes): ' if report.interrupted else ''}"
+        f"{report.done} done, {report.skipped_done} already done, {len(report.failed)} failed, "
         f"{report.skipped_other} non-video skipped; {hours:.2f} h of footage in {report.seconds:.0f} s "
         f"({report.frames / max(report.seconds, 1e-9):.1f} fps)",
         quiet and not report.failed and not report.interrupted,
