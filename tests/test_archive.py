@@ -162,3 +162,33 @@ def test_manifest_line_cut_short_by_a_crash_does_not_swallow_the_next(tmp_path):
     (tmp_path / ".vstream-manifest.jsonl").write_text('{"input": "/a.mp4", "state": "done"}\n{"input": "/b.mp4", "sta')
     Manifest(tmp_path).record(Path("/c.mp4"), "done", frames=1)
     assert sorted(Manifest(tmp_path).entries) == ["/a.mp4", "/c.mp4"]
+
+
+def test_signals_stop_an_archive_keeping_what_finished(tmp_path, dimming_model):
+    """Ctrl-C then more signals in a burst: no new file is started, the running one is cancelled
+    (hurried), what finished is kept and recorded, no staging file is left, exit 130."""
+    root = tmp_path / "footage"
+    root.mkdir()
+    for i in range(3):
+        make_clip(root / f"clip{i}.mp4", frames=90, width=192, height=108, audio=False)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "vstream", "clean", str(root), "-o", str(out), "--model", str(dimming_model),
+               "--max-side", "64", "--jobs", "1", "--segment-seconds", "0", "--preset", "medium", "--crf", "0"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    manifest = out / ".vstream-manifest.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (manifest.is_file() and manifest.read_text().count("\n") >= 1):
+        time.sleep(0.1)
+    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):
+        proc.send_signal(sig)
+        time.sleep(0.1)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted (the same command resumes)" in stderr and "Traceback" not in stderr
+    done = [Path(k) for k, v in Manifest(out).entries.items() if v["state"] == "done"]
+    assert 1 <= len(done) < 3
+    left = sorted(p.name for p in out.iterdir())
+    assert {".vstream-manifest.jsonl", *(p.name for p in done)} <= set(left)
+    # No staging file; a visible one is complete (one finished as it was cancelled, not yet recorded).
+    assert all(len(read_video(out / name)[0]) == 90 for name in left if not name.startswith(".")), left
+    assert [name for name in left if name.startswith(".")] == [".vstream-manifest.jsonl"], left

@@ -3,6 +3,8 @@ and FFmpeg's RTSP listen mode (vstream pushes). Skipped with a reason where the 
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -194,8 +196,8 @@ def test_silent_server_times_out_retries_and_gives_up(dimming_model, tmp_path):
 
 @needs_camera
 def test_sigterm_leaves_a_playable_segment(camera, dimming_model, tmp_path):
-    """SIGTERM: stop reading, drain, finalise the open segment (an MP4, which is unplayable unless
-    finalised); no staging file left behind; exit 0."""
+    """SIGTERM: stop reading, drain, finalise the open segment; no staging file left behind;
+    exit 0; every frame in is out, dropped or counted as in flight at the stop."""
     cam = camera(frames=600)
     proc = vstream(cam.url, "-o", str(tmp_path / "cam.mp4"), *model_args(dimming_model))
     lines = _lines(proc)
@@ -208,6 +210,97 @@ def test_sigterm_leaves_a_playable_segment(camera, dimming_model, tmp_path):
     assert segment.name.startswith("cam-") and segment.suffix == ".mp4"
     times = pts_seconds(segment)
     assert 30 < len(times) < 600 and times == sorted(times)
+    frames_in, out, dropped, in_flight = _accounting(lines)
+    assert frames_in == out + dropped + in_flight and out == len(times)
+
+
+def _accounting(lines: list[str]) -> tuple[int, int, int, int]:
+    """(in, out, dropped, in flight) from a stopped run's summary line."""
+    [summary] = [line for line in lines if line.startswith("stopped:")]
+    match = re.search(r"(\d+) frames in, (\d+) out, (\d+) dropped, (\d+) in flight at the stop", summary)
+    assert match, summary
+    return tuple(int(n) for n in match.groups())
+
+
+def _feed(data: bytes) -> tuple[int, threading.Thread, int]:
+    """A pipe for a live run's stdin, written from a thread and kept open: (read end, writer
+    thread, write end; closing it ends the input)."""
+    read, write = os.pipe()
+
+    def writer() -> None:
+        try:
+            os.write(write, data)
+        except BrokenPipeError:
+            pass
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    return read, thread, write
+
+
+def test_second_signal_still_finalises_the_segment(dimming_model, tmp_path):
+    """Signals in a burst while a live run drains and finalises: exit 0 as for one signal, the
+    segment playable under its name, every frame accounted for."""
+    clip = make_clip(tmp_path / "in.ts", frames=300, width=320, height=180, fps=30, audio=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    read, writer, write = _feed(clip.read_bytes())
+    proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", "--read-timeout", "60",
+                   *model_args(dimming_model), stdin=read)
+    os.close(read)
+    lines = _lines(proc)
+    try:
+        assert _wait_until(lambda: any(out.iterdir()), timeout=60), lines
+        time.sleep(0.5)
+        for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
+            proc.send_signal(sig)
+            time.sleep(0.1)
+    finally:
+        writer.join(timeout=60)
+        os.close(write)  # end of input, so that the reader lets go
+    proc.wait(timeout=60)
+    assert proc.returncode == 0, lines
+    assert not any("Traceback" in line or "Aborted" in line for line in lines), lines
+    [segment] = out.iterdir()
+    assert segment.name.startswith("cam-") and segment.suffix == ".mp4"
+    frames_in, written, dropped, in_flight = _accounting(lines)
+    assert frames_in == written + dropped + in_flight and written == len(pts_seconds(segment)) > 0
+
+
+def test_sigkill_leaves_the_open_segment_playable(dimming_model, tmp_path):
+    """kill -9 mid-segment: the open MP4 segment (fragmented) plays up to about its last second;
+    the next run on the same output gives it its visible name."""
+    clip = make_clip(tmp_path / "in.ts", frames=150, width=160, height=96, fps=30, audio=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    read, writer, write = _feed(clip.read_bytes())
+    proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", "--read-timeout", "60",
+                   *model_args(dimming_model), stdin=read)
+    os.close(read)
+
+    def open_segment_frames() -> int:
+        staging = list(out.glob(".cam-*.part-*.mp4"))
+        try:
+            return len(read_video(staging[0])[0]) if staging else 0
+        except (av.FFmpegError, IndexError):  # not playable (yet)
+            return 0
+
+    try:
+        assert _wait_until(lambda: open_segment_frames() >= 60, timeout=60), "the open segment never played"
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(write)
+        writer.join(timeout=60)
+    assert len(list(out.iterdir())) == 1 and open_segment_frames() >= 60
+    with make_clip(tmp_path / "next.ts", frames=30, width=160, height=96, fps=30, audio=False).open("rb") as stdin:
+        proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", *model_args(dimming_model), stdin=stdin)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    segments = sorted(out.iterdir())
+    assert len(segments) == 2 and not any(p.name.startswith(".") for p in segments)
+    assert sorted(len(read_video(p)[0]) for p in segments)[0] == 30
+    assert sum(len(read_video(p)[0]) >= 60 for p in segments) == 1
 
 
 @needs_camera

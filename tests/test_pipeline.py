@@ -99,29 +99,101 @@ def test_default_output_names():
     assert default_output("p.jpg", compare=True) == Path("p.compare.jpg")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_leaves_a_playable_partial_file(tmp_path, dimming_model, sig):
-    src = make_clip(tmp_path / "long.mkv", frames=900, width=320, height=180, audio=False)
-    out = tmp_path / "out.mkv"
+def _start_clean(src: Path, out: Path, model: Path) -> subprocess.Popen:
+    """``vstream clean src -o out`` in a subprocess, returned once it writes its first frames."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vstream", "clean", str(src), "-o", str(out), "--model", str(dimming_model),
+        [sys.executable, "-m", "vstream", "clean", str(src), "-o", str(out), "--model", str(model),
          "--workers", "0", "--preset", "medium"],
         stderr=subprocess.PIPE, text=True,
     )
-    partial = tmp_path / "out.partial.mkv"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(p.name.startswith(".out.part") for p in tmp_path.iterdir()):
-        time.sleep(0.1)
+    while time.monotonic() < deadline and not list(out.parent.glob(f".{out.stem}.part-*")):
+        time.sleep(0.05)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("long") / "long.mkv", frames=900, width=320, height=180, audio=False)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_leaves_a_playable_partial_file(tmp_path, long_clip, dimming_model, sig):
+    out = tmp_path / "out.mkv"
+    proc = _start_clean(long_clip, out, dimming_model)
     time.sleep(1.0)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mkv", "out.partial.mkv"]
-    frames, pts, _ = read_video(partial)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.partial.mkv"]
+    frames, pts, _ = read_video(tmp_path / "out.partial.mkv")
     assert 0 < len(frames) < 900
     assert pts == sorted(pts)
+
+
+def test_second_signal_still_leaves_a_playable_partial_file(tmp_path, long_clip, dimming_model):
+    """Signals in a burst (a second Ctrl-C, or a service manager's SIGTERM after it) land while the
+    run drains and finalises: still exit 130 and a playable partial file. An earlier run's
+    partial file is not replaced: this one is numbered."""
+    earlier = tmp_path / "out.partial.mkv"
+    earlier.write_bytes(b"an earlier run's")
+    proc = _start_clean(long_clip, tmp_path / "out.mkv", dimming_model)
+    time.sleep(1.0)
+    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+        proc.send_signal(sig)
+        time.sleep(0.1)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Aborted" not in stderr
+    assert "written to " + str(tmp_path / "out.partial-2.mkv") in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.partial-2.mkv", "out.partial.mkv"]
+    assert earlier.read_bytes() == b"an earlier run's"
+    frames, pts, _ = read_video(tmp_path / "out.partial-2.mkv")
+    assert 0 < len(frames) < 900 and pts == sorted(pts)
+
+
+def test_output_that_appears_meanwhile_is_not_replaced(tmp_path, clip, dimming_model):
+    """Two runs to one output: the one that finishes second keeps the other's file, puts its own
+    under a numbered name and says so (exit 1). The first run is held (SIGSTOP) mid-file while
+    the second runs from start to end."""
+    src = make_clip(tmp_path / "long.mkv", frames=300, width=320, height=180, audio=False)
+    out = tmp_path / "out.mkv"
+    first = _start_clean(src, out, dimming_model)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "vstream", "clean", str(clip), "-o", str(out), "--model", str(dimming_model),
+             "--workers", "0", "-q"], capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, stderr = first.communicate(timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert first.returncode == 1, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"Error: {out} appeared while cleaning (another run?) and was left as it is; "
+        f"this run's result is {tmp_path / 'out-2.mkv'} (--overwrite replaces)")
+    assert len(read_video(out)[0]) == 30 and len(read_video(tmp_path / "out-2.mkv")[0]) == 300
+
+
+def test_stale_staging_files_of_killed_runs_are_removed(tmp_path, clip, dimming_model):
+    """A run killed with SIGKILL leaves its hidden staging file; the next run on the same output
+    removes it, but never a running process's, nor another output's."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        left = [tmp_path / f".out.part-{dead.pid}.mp4", tmp_path / f".other.part-{dead.pid}.mp4",
+                tmp_path / f".out.part-{alive.pid}.mp4"]
+        for path in left:
+            path.write_bytes(b"half a video")
+        clean_video(str(clip), tmp_path / "out.mp4", config_for(dimming_model, workers=0))
+    finally:
+        alive.kill()
+        alive.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.mp4", left[1].name, left[2].name])
 
 
 def test_joins_an_existing_multi_node_cluster(clip, dimming_model, tmp_path):

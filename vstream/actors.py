@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from . import stopping
 from .errors import VStreamError
 from .infer import InterferenceModel
 
@@ -190,6 +191,7 @@ def connect_ray(address: str | None, workers: int):
         kwargs["address"] = address
         kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).parent)]}
     ray.init(**kwargs)
+    stopping.reclaim_signals()
     return ray, True
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 
+from . import stopping
 from .config import CleanConfig
 from .errors import InputOpenError, VStreamError, redact
 from .outputs import STAGING_TAG
@@ -27,6 +28,7 @@ from .split import Span, join, plan, segment_path, warmup_frames
 
 MANIFEST_NAME = ".vstream-manifest.jsonl"
 DEFAULT_SEGMENT_S = 60.0
+_POLL_S = 0.2  # while stopping: how often to look for a second signal
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
      ".flv", ".wmv", ".3gp", ".h264", ".hevc"}
@@ -132,10 +134,11 @@ class ArchiveReport:
     footage_s: float = 0.0
     seconds: float = 0.0
     startup_s: float = 0.0  # of ``seconds``: connecting to (or starting) Ray
+    interrupted: bool = False  # stopped by Ctrl-C/SIGTERM; the same command resumes
 
     @property
     def exit_code(self) -> int:
-        return 123 if self.failed else 0
+        return 130 if self.interrupted else 123 if self.failed else 0
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,9 @@ def clean_archive(
     Files already marked done in the manifest (with their output present) are skipped, and so
     are the finished segments of a split file; a file that fails is recorded with its error and
     the rest go on. ``on_file`` hears of every file done or failed, ``on_progress`` of every
-    task finished.
+    task finished. Ctrl-C (KeyboardInterrupt) starts no more tasks and waits for the running
+    ones to finish and be recorded; a second signal (:func:`vstream.stopping.hurried`, or a
+    second KeyboardInterrupt) cancels them instead. Either way what finished is kept.
     """
     from .actors import connect_ray
 
@@ -293,27 +298,44 @@ class _Scheduler:
                 file.frames = sum(s.frames for i, s in enumerate(file.spans) if i not in file.done)
                 self._queue_segments(file)
         pending: dict = {}
-        while self.queue or pending:
-            while self.queue and len(pending) < jobs:
-                file, step, fn, args = self.queue.popleft()
-                if not file.failed:
-                    pending[self.task.remote(fn, *args)] = (file, step)
-            if not pending:
-                continue
-            ready, _ = self.ray.wait(list(pending), num_returns=1)
-            file, step = pending.pop(ready[0])
+        while pending or (self.queue and not self.report.interrupted):
             try:
-                result = self.ray.get(ready[0])
-            except self.ray.exceptions.RayError as exc:
-                result = {"state": "failed", "error": redact(str(exc).splitlines()[0])}
-            if file.failed:
-                continue
-            if result["state"] == "failed":
-                self._fail(file, result)
-            else:
-                self._finished(file, step, result)
-            if self.on_progress:
-                self.on_progress(self.progress())
+                self._next(pending, jobs)
+            except KeyboardInterrupt:
+                if self.report.interrupted:  # a second one, with no handler to turn it into a hurry
+                    break
+                self.report.interrupted = True
+                stopping.finishing()
+            if self.report.interrupted and stopping.hurried():
+                break
+        for ref in pending:  # left by a hurried stop
+            self.ray.cancel(ref, force=True)
+
+    def _next(self, pending: dict, jobs: int) -> None:
+        """Start tasks up to ``jobs`` (unless stopping), then record the next one to finish."""
+        while self.queue and len(pending) < jobs and not self.report.interrupted:
+            file, step, fn, args = self.queue.popleft()
+            if not file.failed:
+                pending[self.task.remote(fn, *args)] = (file, step)
+        if pending:
+            # A stop is waited out in short steps, so that a second signal is heard.
+            ready, _ = self.ray.wait(list(pending), num_returns=1, timeout=_POLL_S if self.report.interrupted else None)
+            if ready:
+                self._record(ready[0], *pending.pop(ready[0]))
+
+    def _record(self, ref, file: _File, step: str | int) -> None:
+        try:
+            result = self.ray.get(ref)
+        except self.ray.exceptions.RayError as exc:
+            result = {"state": "failed", "error": redact(str(exc).splitlines()[0])}
+        if file.failed:
+            return
+        if result["state"] == "failed":
+            self._fail(file, result)
+        else:
+            self._finished(file, step, result)
+        if self.on_progress:
+            self.on_progress(self.progress())
 
     def progress(self) -> Progress:
         going = [f for f in self.files if not f.failed]

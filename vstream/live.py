@@ -121,6 +121,12 @@ class LiveStats:
                 self._window.append(latency)
                 self._all[min(int(latency * 1000), len(self._all) - 1)] += 1
 
+    @property
+    def in_flight(self) -> int:
+        """Frames in that are neither written nor dropped (yet): after a stop, the ones it cut off."""
+        with self._lock:
+            return len(self._arrivals)
+
     def latency_ms(self, whole_run: bool = False) -> tuple[float, float]:
         """Added latency p50 and p95 in ms, since the last :meth:`line` or over the whole run."""
         with self._lock:
@@ -308,11 +314,16 @@ class LiveSource:
 
 @dataclass(frozen=True)
 class LiveReport:
-    """What a live run did; ``interrupted``: stopped by Ctrl-C/SIGTERM (the normal way to stop)."""
+    """What a live run did; ``interrupted``: stopped by Ctrl-C/SIGTERM (the normal way to stop).
+
+    ``frames_in`` = ``frames_out`` + ``dropped`` + ``in_flight``: the frames received and not yet
+    cleaned or encoded when the run stopped, which were not written.
+    """
 
     frames_in: int
     frames_out: int
     dropped: int
+    in_flight: int
     reconnects: int
     latency_p50_ms: float
     latency_p95_ms: float
@@ -335,7 +346,8 @@ def clean_live(
     ``output``: ``-`` (MPEG-TS on stdout), ``rtsp://…``/``rtmp://…`` (pushed), or a file name
     whose segments are written beside it with their start time in the name. ``on_stats(line)``
     gets a stats line every ``options.stats_every_s``. Ctrl-C (KeyboardInterrupt) stops reading,
-    finishes the frames in flight and finalises the output. Raises :class:`InputOpenError` once
+    finishes the frames in flight (unless hurried, :mod:`vstream.stopping`) and finalises the
+    output. Raises :class:`InputOpenError` once
     the feed is given up on, after finalising what was written.
     """
     start = time.monotonic()
@@ -359,7 +371,7 @@ def clean_live(
     if live.failure is not None and not interrupted:
         raise live.failure
     p50, p95 = stats.latency_ms(whole_run=True)
-    return LiveReport(stats.frames_in, stats.frames_out, stats.dropped, stats.reconnects, p50, p95,
+    return LiveReport(stats.frames_in, stats.frames_out, stats.dropped, stats.in_flight, stats.reconnects, p50, p95,
                       time.monotonic() - start, sink.outputs, interrupted)
 
 

@@ -19,7 +19,7 @@ import av
 import cv2
 import numpy as np
 
-from . import colour, pyramid
+from . import colour, pyramid, stopping
 from .actors import LocalRunner, RayRunner, Runner
 from .config import CleanConfig
 from .decode import VideoReader, is_image, read_image
@@ -27,7 +27,7 @@ from .encode import VideoWriter
 from .frame import Frame
 from .infer import InterferenceModel, providers_for
 from .errors import OutputError
-from .outputs import atomic_output, check_writable, staging_path
+from .outputs import atomic_output, check_writable, partial_path, publish, remove_stale_staging, staging_path
 from .reconstruct import apply_residual_i420, clean_image
 from .split import Span
 from .temporal import ResidualSmoother
@@ -92,18 +92,22 @@ def open_runner(config: CleanConfig, workers: int, address: str | None = None) -
     return RayRunner(config.model_path(), workers, config.threads_per_worker, providers, address, config.batch)
 
 
-def clean_still(source: str, output: Path, config: CleanConfig, compare: bool = False) -> CleanReport:
-    """Clean a still image into an image file (one frame, in-process, no Ray)."""
+def clean_still(
+    source: str, output: Path, config: CleanConfig, compare: bool = False, overwrite: bool = True
+) -> CleanReport:
+    """Clean a still image into an image file (one frame, in-process, no Ray); ``overwrite``:
+    as for :func:`clean_video`."""
     start = time.perf_counter()
     rgb = read_image(source)
     check_writable(output, source)
     model = InterferenceModel(config.model_path(), config.threads_per_worker, providers_for(config.device))
     cleaned = clean_image(model, rgb, config.max_side, config.strength, config.residual_floor)
     result = np.hstack([rgb, cleaned]) if compare else cleaned
-    with atomic_output(output) as staging:
-        if not cv2.imwrite(str(staging), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
+    remove_stale_staging(output)
+    with atomic_output(output, overwrite) as staged:
+        if not cv2.imwrite(str(staged.path), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
             raise OutputError(f"cannot write an image as {output.suffix!r}")
-    return CleanReport(output, 1, time.perf_counter() - start)
+    return CleanReport(staged.output, 1, time.perf_counter() - start)
 
 
 def clean_video(
@@ -116,18 +120,24 @@ def clean_video(
     on_start: Callable[[int], None] | None = None,
     on_frame: ProgressFn | None = None,
     span: Span | None = None,
+    overwrite: bool = True,
 ) -> CleanReport:
     """Clean a video file (or any URL FFmpeg reads) into ``output``.
 
     ``on_start(total_frames)`` is called once the input is open (0 if unknown); ``on_frame(n)``
     after every ``n`` frames encoded. ``span``: only that segment of the input, video only,
     after its warm-up frames (:mod:`vstream.split`). Ctrl-C (KeyboardInterrupt) stops reading,
-    finishes the frames in flight and finalises a playable ``<output>.partial<ext>``; nothing is
-    ever left under ``output`` unless the run completed.
+    finishes the frames in flight and finalises a playable ``<output>.partial<ext>`` (numbered,
+    ``.partial-2``, if that exists: a partial file is never replaced); nothing is ever left
+    under ``output`` unless the run completed. Without ``overwrite``, a file that appeared under
+    ``output`` meanwhile is not replaced either (see :func:`~vstream.outputs.publish`);
+    :attr:`CleanReport.output` names the file written. Staging files of ``output`` left by a
+    killed run are removed first.
     """
     start = time.perf_counter()
     with VideoReader(source) as reader:
         check_writable(output, source)
+        remove_stale_staging(output)
         workers = resolve_workers(config)
         runner = open_runner(config, workers, address)
         startup_s = time.perf_counter() - start
@@ -150,11 +160,13 @@ def clean_video(
             raise
         finally:
             runner.close()
-    final = output if not interrupted else output.with_name(f"{output.stem}.partial{output.suffix}")
-    if sink.frames_written:
-        os.replace(staging, final)
-    else:
+    if not sink.frames_written:
         staging.unlink(missing_ok=True)
+        final = output
+    elif interrupted:
+        final = publish(staging, partial_path(output))
+    else:
+        final = publish(staging, output, overwrite)
     return CleanReport(
         final, sink.frames_written, time.perf_counter() - start, startup_s,
         info.duration_s or 0.0, stages.smoother.cuts, reader.decode_errors, interrupted,
@@ -195,7 +207,8 @@ class CleanStages:
         """Clean every frame of ``items`` and ``emit`` it (other items pass through in order).
 
         Ctrl-C (KeyboardInterrupt) stops reading; the frames already submitted are still
-        finished and emitted. Returns whether it was interrupted.
+        finished and emitted, unless a further signal hurries the stop (:mod:`vstream.stopping`).
+        Returns whether it was interrupted.
         """
         in_flight: deque[tuple[Frame, np.ndarray, list[tuple[int, int]]]] = deque()
         interrupted = False
@@ -216,8 +229,9 @@ class CleanStages:
                 emit(item)
         except KeyboardInterrupt:
             interrupted = True
+        stopping.finishing()
         try:
-            while in_flight:  # drain: every frame submitted is emitted, also after Ctrl-C
+            while in_flight and not stopping.hurried():  # drain: every frame submitted is emitted
                 emit(self._finish(*in_flight.popleft()))
         except KeyboardInterrupt:
             interrupted = True

@@ -6,24 +6,29 @@ input frames (counted by the live source) rather than as growing latency.
 
 from __future__ import annotations
 
-import os
+import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import av
+
 from .decode import VideoInfo
 from .encode import EncodeSettings, VideoWriter
 from .errors import OutputError, redact
 from .frame import Frame
-from .outputs import check_writable, staging_path
+from .outputs import check_writable, publish, stale_staging, staging_path
 from .pipeline import Discontinuity
 from .threads import Consumer
 
 STDOUT = "-"
 PUSH_FORMATS = {"rtsp": "rtsp", "rtsps": "rtsp", "rtmp": "flv", "rtmps": "flv"}
 _QUEUE = 2  # frames waiting for the encoder
+
+log = logging.getLogger(__name__)
 
 
 class LiveSink(Protocol):
@@ -122,12 +127,25 @@ class StreamSink(_EncodingSink):
         return writer
 
 
+# Muxer options that keep a segment playable up to about its last second if the process dies:
+# fragmented MP4 (a fragment every second, a moov up front), Matroska clusters of a second.
+_CRASH_SAFE = {
+    ".mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"},
+    ".mkv": {"cluster_time_limit": "1000"},
+}
+_CRASH_SAFE[".mov"] = _CRASH_SAFE[".m4v"] = _CRASH_SAFE[".mp4"]
+_CRASH_SAFE[".webm"] = _CRASH_SAFE[".mkv"]
+
+
 class SegmentSink(_EncodingSink):
     """Segment files beside ``template``: ``cam.mkv`` → ``cam-20261125T072300Z.mkv``, one per
     ``segment_time_s`` and a new one after every outage.
 
     Each segment is written under a hidden staging name and renamed when it is finalised, so a
-    crash loses at most the open segment and a visible name is always a complete, playable file.
+    visible name is always a finished file, never replaced (:func:`~vstream.outputs.publish`).
+    MP4 and Matroska segments are written fragmented (:data:`_CRASH_SAFE`, as packets come), so
+    the open segment of a run that is killed plays up to about its last second: the next run on
+    the same ``template`` gives it its visible name.
     """
 
     def __init__(self, template: Path, segment_time_s: float, settings: EncodeSettings,
@@ -136,8 +154,23 @@ class SegmentSink(_EncodingSink):
         super().__init__(settings, on_written)
         self.template = template
         self.segment_time_s = segment_time_s
+        self._suffix = template.suffix or ".mkv"
         self._first_pts = 0
         self._path: Path | None = None
+        self._recover()
+
+    def _recover(self) -> None:
+        """Publish the open segments of killed runs on this template; drop those with no frame."""
+        pattern = re.compile(rf"{re.escape(self.template.stem)}-\d{{8}}T\d{{6}}Z(-\d+)?{re.escape(self._suffix)}")
+        folder = self.template.parent if str(self.template.parent) else Path(".")
+        for staging, segment in stale_staging(folder):
+            if not pattern.fullmatch(segment.name):
+                continue
+            if _plays(staging):
+                log.warning("kept %s, the open segment of a run that was killed",
+                            publish(staging, segment))
+            else:
+                staging.unlink(missing_ok=True)
 
     def _write(self, frame: Frame) -> None:
         if frame.pts - self._first_pts >= self.segment_time_s / frame.time_base:
@@ -151,7 +184,8 @@ class SegmentSink(_EncodingSink):
     def _open_writer(self, first: Frame) -> VideoWriter:
         self._path = self._segment_path()
         self._first_pts = first.pts
-        return VideoWriter(staging_path(self._path), self._info(first), self.settings)
+        options = {"flush_packets": "1", **_CRASH_SAFE.get(self._suffix.lower(), {})}
+        return VideoWriter(staging_path(self._path), self._info(first), self.settings, container_options=options)
 
     def _close_writer(self) -> None:
         if self.writer is None:
@@ -162,15 +196,23 @@ class SegmentSink(_EncodingSink):
         except BaseException:
             staging.unlink(missing_ok=True)
             raise
-        os.replace(staging, self._path)
-        self.outputs.append(str(self._path))
+        self.outputs.append(str(publish(staging, self._path)))
 
     def _segment_path(self) -> Path:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        stem, suffix = self.template.stem, self.template.suffix or ".mkv"
+        stem, suffix = self.template.stem, self._suffix
         path = self.template.with_name(f"{stem}-{stamp}{suffix}")
         n = 1
         while path.exists() or str(path) in self.outputs:
             n += 1
             path = self.template.with_name(f"{stem}-{stamp}-{n}{suffix}")
         return path
+
+
+def _plays(path: Path) -> bool:
+    """Whether a video frame decodes from ``path``."""
+    try:
+        with av.open(str(path)) as container:
+            return next(container.decode(video=0), None) is not None
+    except (av.FFmpegError, IndexError, OSError):
+        return False

@@ -108,7 +108,7 @@ def join(source: str, segments: list[Path], output: Path) -> None:
     """Write ``output`` (atomically) from the video packets of ``segments``, in order, and the
     audio and subtitle packets of ``source``, interleaved by time; nothing is re-encoded."""
     try:
-        with atomic_output(output) as staging, VideoReader(source) as reader, av.open(str(staging), "w") as out:
+        with atomic_output(output) as staged, VideoReader(source) as reader, av.open(str(staged.path), "w") as out:
             with av.open(str(segments[0])) as first:
                 video = out.add_stream_from_template(first.streams.video[0])
             copies = add_copies(out, reader.copy_streams)

@@ -13,11 +13,11 @@ from ..decode import is_image
 from ..errors import OutputError, redact
 from ..model_contract import KINDS
 from ..live import LiveOptions, clean_live, is_live
-from ..pipeline import clean_still, clean_video, default_output
-from .common import FrameProgress, quiet_option, setup_logging, sigterm_as_interrupt, status, user_errors, verbose_option
+from ..pipeline import CleanReport, clean_still, clean_video, default_output
+from .common import (EXIT_INTERRUPTED, FrameProgress, graceful_stop, quiet_option, setup_logging, status, user_errors,
+                     verbose_option)
 
 LIVE_PRESET = "live"
-EXIT_INTERRUPTED = 130
 
 
 def live_options(command):
@@ -101,7 +101,7 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
     """
     setup_logging(quiet, verbose)
     live = is_live(source) if live is None else live
-    with user_errors():
+    with user_errors(), graceful_stop():
         config = load_config(preset or (LIVE_PRESET if live else "default"), {
             "kind": kind, "model": str(model) if model else None, "strength": strength,
             "residual_floor": residual_floor, "max_side": max_side, "workers": workers, "device": device, "encode.codec": codec,
@@ -128,20 +128,31 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
         if output.exists() and not overwrite:
             raise OutputError(f"{output} exists; pass --overwrite to replace it")
         if is_image(source):
-            report = clean_still(source, output, config, compare)
+            report = clean_still(source, output, config, compare, overwrite)
         else:
             progress = FrameProgress(quiet, "cleaning")
             try:
-                with sigterm_as_interrupt():
-                    report = clean_video(source, output, config, compare=compare, address=address,
-                                         on_start=progress.start, on_frame=progress.advance)
+                report = clean_video(source, output, config, compare=compare, address=address,
+                                     on_start=progress.start, on_frame=progress.advance, overwrite=overwrite)
             finally:
                 progress.close()
+        _summary(source, output, report, quiet)
+
+
+def _summary(source: str, requested: Path, report: CleanReport, quiet: bool) -> None:
+    """The last line of a file clean; exit 130 if it was interrupted, 1 if ``requested`` was
+    taken meanwhile (by another run) so that the result went to a numbered name."""
     if report.interrupted:
-        status(f"interrupted: {report.frames} frames written to {report.output} (playable)", quiet=False)
+        if not report.frames:
+            status("interrupted before any frame was encoded: nothing written", quiet=False)
+        else:
+            status(f"interrupted: {report.frames} frames written to {report.output} (playable)", quiet=False)
         raise SystemExit(EXIT_INTERRUPTED)
     if report.decode_errors:
         status(f"warning: {report.decode_errors} undecodable packets in {redact(source)} were skipped", quiet)
+    if report.output != requested:
+        raise OutputError(f"{requested} appeared while cleaning (another run?) and was left as it is; "
+                          f"this run's result is {report.output} (--overwrite replaces)")
     status(f"wrote {report.output}: {report.frames} frames in {report.seconds:.1f} s "
            f"({report.fps:.1f} fps)", quiet)
 
@@ -171,10 +182,11 @@ def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, addres
                            on_file=on_file, on_progress=on_progress)
     hours = report.footage_s / 3600
     status(
+        f"{'interrupted (the same command resumes): ' if report.interrupted else ''}"
         f"{report.done} done, {report.skipped_done} already done, {len(report.failed)} failed, "
         f"{report.skipped_other} non-video skipped; {hours:.2f} h of footage in {report.seconds:.0f} s "
         f"({report.frames / max(report.seconds, 1e-9):.1f} fps)",
-        quiet and not report.failed,
+        quiet and not report.failed and not report.interrupted,
     )
     raise SystemExit(report.exit_code)
 
@@ -192,11 +204,11 @@ def progress_line(progress: Progress) -> str:
 
 def _clean_live(source, output, config, options, address, stats, quiet) -> None:
     """Run a live clean until SIGINT/SIGTERM (exit 0) or until the feed is given up on (exit 1)."""
-    with sigterm_as_interrupt():
-        report = clean_live(source, output, config, options, address=address,
-                            on_stats=(lambda line: status(line)) if stats else None)
+    report = clean_live(source, output, config, options, address=address,
+                        on_stats=(lambda line: status(line)) if stats else None)
     written = ", ".join(report.outputs) or "nothing"
+    cut_off = f", {report.in_flight} in flight at the stop (not written)" if report.interrupted or report.in_flight else ""
     status(f"{'stopped' if report.interrupted else 'input ended'}: {report.frames_in} frames in, "
-           f"{report.frames_out} out, {report.dropped} dropped, {report.reconnects} reconnects, "
+           f"{report.frames_out} out, {report.dropped} dropped{cut_off}, {report.reconnects} reconnects, "
            f"added latency p50 {report.latency_p50_ms:.0f} ms p95 {report.latency_p95_ms:.0f} ms "
            f"over {report.seconds:.0f} s; wrote {written}", quiet)

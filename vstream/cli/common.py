@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +10,7 @@ import click
 from tqdm import tqdm
 
 from ..errors import VStreamError, redact
+from ..stopping import stop_on_signals
 
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
@@ -38,18 +38,19 @@ def user_errors() -> Iterator[None]:
         raise click.ClickException(redact(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))) from None
 
 
+EXIT_INTERRUPTED = 130
+
+
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Handle SIGTERM like Ctrl-C, so a service manager's stop also finalises the output."""
-
-    def _raise(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _raise)
+def graceful_stop() -> Iterator[None]:
+    """SIGINT and SIGTERM as :func:`vstream.stopping.stop_on_signals` handles them; a stop that
+    comes before anything was written exits 130 with a line, not click's ``Aborted!``."""
     try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        with stop_on_signals():
+            yield
+    except KeyboardInterrupt:
+        status("interrupted: nothing written")
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 class FrameProgress:

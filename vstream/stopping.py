@@ -1,0 +1,71 @@
+"""Ctrl-C and SIGTERM as a request to stop that never costs work already done.
+
+Under :func:`stop_on_signals` the first signal raises KeyboardInterrupt, which the pipelines take
+as "stop reading, finish what is in flight, finalise". From then on, and from the moment a run
+starts finalising (:func:`finishing`), signals raise nothing: they only set :func:`hurried`,
+which tells a drain to stop waiting for work still in flight. So a second Ctrl-C shortens the
+stop instead of interrupting the code that writes what was done. Without :func:`stop_on_signals`
+(vstream used as a library) Python's own SIGINT handling is left as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_calm = threading.Event()  # a stop was asked for, or the run is finalising: raise no more
+_hurry = threading.Event()
+
+
+def hurried() -> bool:
+    """True once a signal came while the run was already stopping or finalising."""
+    return _hurry.is_set()
+
+
+def finishing() -> None:
+    """The run is finalising its outputs: from here on a signal only hurries it."""
+    _calm.set()
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    if not _calm.is_set():
+        _calm.set()
+        raise KeyboardInterrupt
+    if not _hurry.is_set():
+        _hurry.set()
+        log.warning("%s again: finishing now, without the work still in flight",
+                    signal.Signals(signum).name)
+
+
+_active = threading.Event()  # inside stop_on_signals
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Handle SIGINT and SIGTERM as described in this module, inside the block (main thread only)."""
+    _calm.clear()
+    _hurry.clear()
+    previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
+    _active.set()
+    try:
+        yield
+    finally:
+        _active.clear()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _calm.clear()
+        _hurry.clear()
+
+
+def reclaim_signals() -> None:
+    """Handle the signals again inside :func:`stop_on_signals`, after a library (``ray.init``,
+    which makes SIGTERM end the process at once) installed its own handlers."""
+    if _active.is_set() and threading.current_thread() is threading.main_thread():
+        for signum in SIGNALS:
+            signal.signal(signum, _on_signal)
