@@ -6,12 +6,19 @@ that nothing is left under the output name unless the run succeeded.
 
 from __future__ import annotations
 
+import functools
+import http.server
+import logging
+import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from vstream.cli import main
+from vstream.cli.common import setup_logging
+from vstream.errors import redact
+from vstream.pipeline import default_output
 
 from media import make_clip, read_video
 
@@ -63,6 +70,68 @@ def test_a_pattern_that_matches_nothing_creates_nothing(tmp_path, dimming_model)
     assert "holiday [1080p].mp4" in line
     assert not out.exists()
 
+
+# Point 12: credentials in URLs, whatever they hold.
+
+@pytest.mark.parametrize("url, secret", [
+    ("rtsp://admin:p@ss@127.0.0.1:9/x", "p@ss"),
+    ("rtsp://admin:pa/ss@127.0.0.1:9/x", "pa/ss"),
+])
+def test_passwords_with_at_or_slash_never_reach_errors(tmp_path, dimming_model, url, secret):
+    result = clean(url, "-o", tmp_path / "o.mp4", "--max-retries", "0", "--open-timeout", "2", model=dimming_model)
+    line = one_line_error(result, "rtsp://***@127.0.0.1:9/x")
+    assert secret not in line and "admin" not in line and "ss@" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_at_in_the_path_after_the_credentials_is_kept(tmp_path, dimming_model):
+    result = clean("rtsp://admin:hunter2@127.0.0.1:9/live@main", "-o", tmp_path / "o.mp4", "--max-retries", "0",
+                   "--open-timeout", "2", model=dimming_model)
+    line = one_line_error(result, "rtsp://***@127.0.0.1:9/live@main")
+    assert "hunter2" not in line
+
+
+def test_redaction_rule():
+    cases = {
+        "rtsp://admin:p@ss@cam:554/x": "rtsp://***@cam:554/x",
+        "rtsp://admin:pa/ss@cam/x": "rtsp://***@cam/x",
+        "rtsp://admin:pa/s/s@cam": "rtsp://***@cam",
+        "rtsp://u:pw@cam/live@main": "rtsp://***@cam/live@main",
+        "rtsp://cam/live@main": "rtsp://***@main",  # ambiguous: hidden, on the safe side
+        "cannot open rtsp://cam/x: refused (ask ops@example.com)": "cannot open rtsp://cam/x: refused (ask ops@example.com)",
+        "from rtsp://a:b@h/1 to rtmp://c:d@i/2": "from rtsp://***@h/1 to rtmp://***@i/2",
+    }
+    assert {text: redact(text) for text in cases} == cases
+
+
+def test_log_records_are_redacted_whoever_logs_them(capsys):
+    setup_logging(quiet=False, verbose=False)
+    logging.getLogger("libav.rtsp").warning("lost rtsp://admin:pa/ss@cam/x")
+    assert capsys.readouterr().err.strip() == "vstream: WARNING: lost rtsp://***@cam/x"
+
+
+@pytest.fixture
+def http_server(clip, tmp_path):
+    """Serves a Matroska copy of ``clip`` (read front to back: no range requests needed)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    make_clip(served / "clip.mkv", frames=FRAMES, width=64, height=48, audio=False)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=served)
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_a_url_input_is_named_after_its_path_never_its_credentials(tmp_path, http_server, dimming_model, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = clean(f"http://admin:secret@127.0.0.1:{http_server}/clip.mkv", model=dimming_model)
+    assert result.exit_code == 0 and "secret" not in result.output, result.output
+    assert [p.name for p in work.iterdir()] == ["clip.clean.mkv"]
+    assert default_output("https://u:p@cam/") == Path("stream.clean.mkv")
 
 
 # Point 13: small output mistakes, said plainly.

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import av
 import cv2
@@ -57,9 +58,11 @@ class CleanReport:
 def default_output(source: str, compare: bool = False) -> Path:
     """``clip.mp4`` → ``clip.clean.mp4`` (``clip.compare.mp4`` with ``compare``), beside the input.
 
-    Containers that cannot hold H.264 plus the input's audio get ``.mkv``.
+    A URL's output goes in the current folder, named after the last part of its path (never
+    after its host or credentials). Containers that cannot hold H.264 plus the input's audio
+    get ``.mkv``.
     """
-    path = Path(source)
+    path = Path(Path(urlsplit(source).path).name or "stream") if "://" in source else Path(source)
     suffix = path.suffix.lower()
     if not is_image(path) and suffix not in (".mp4", ".mov", ".m4v", ".mkv"):
         suffix = ".mkv"
