@@ -136,6 +136,21 @@ def test_a_url_input_is_named_after_its_path_never_its_credentials(tmp_path, htt
 
 # Point 13: small output mistakes, said plainly.
 
+def test_an_unknown_output_extension_names_the_users_path(tmp_path, clip, dimming_model):
+    out = tmp_path / "out.xyz"
+    line = one_line_error(clean(clip, "-o", out, model=dimming_model), f"cannot write {out}: ")
+    assert ".part" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_folder_as_the_output_of_one_input(tmp_path, clip, dimming_model):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    line = one_line_error(clean(clip, "-o", folder, model=dimming_model), "is a folder")
+    assert "--overwrite" not in line
+    assert list(folder.iterdir()) == []
+
+
 @pytest.mark.parametrize("contents", [[], ["notes.txt"]])
 def test_a_folder_without_videos_creates_nothing(tmp_path, dimming_model, contents):
     footage = tmp_path / "footage"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
@@ -50,6 +51,25 @@ class EncodeSettings:
         if self.tune:
             options["tune"] = self.tune
         return options
+
+
+def check_muxer(path: Path) -> None:
+    """Fail before any work if no container format goes by ``path``'s extension (FFmpeg picks
+    the format from it)."""
+    if path.suffix.lower().lstrip(".") not in _muxer_extensions():
+        reason = f"no container format goes by {path.suffix!r}" if path.suffix else "no extension to tell the format by"
+        raise OutputError(f"cannot write {path}: {reason}; use .mp4, .mkv, .mov, ...")
+
+
+@functools.cache
+def _muxer_extensions() -> frozenset[str]:
+    extensions = set()
+    for name in av.formats_available:
+        try:
+            extensions.update(av.format.ContainerFormat(name, "w").extensions)
+        except ValueError:  # a demuxer only
+            continue
+    return frozenset(e.lower() for e in extensions)
 
 
 def add_copies(container: av.container.OutputContainer, streams: list[av.stream.Stream]) -> dict[int, av.stream.Stream]:

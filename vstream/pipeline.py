@@ -24,7 +24,7 @@ from . import colour, pyramid
 from .actors import LocalRunner, RayRunner, Runner
 from .config import CleanConfig
 from .decode import VideoReader, is_image, read_image
-from .encode import VideoWriter
+from .encode import VideoWriter, check_muxer
 from .frame import Frame
 from .infer import InterferenceModel, providers_for
 from .errors import OutputError
@@ -131,6 +131,7 @@ def clean_video(
     start = time.perf_counter()
     with VideoReader(source) as reader:
         check_writable(output, source)
+        check_muxer(output)
         workers = resolve_workers(config)
         runner = open_runner(config, workers, address)
         startup_s = time.perf_counter() - start
