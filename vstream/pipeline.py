@@ -140,7 +140,7 @@ def clean_video(
             on_start(info.frames if span is None else span.frames)
         staging = staging_path(output)
         stages = CleanStages(runner, ResidualSmoother(config.temporal), config, compare)
-        sink = _FileSink(reader, config, staging, on_frame, span)
+        sink = _FileSink(reader, config, staging, on_frame, span, compare)
         decoded = reader.items() if span is None else reader.items(False, span.warmup_pts, span.end_pts)
         items = Prefetcher(decoded, depth=8, name="vstream-decode")
         try:
@@ -237,16 +237,19 @@ class CleanStages:
 class _FileSink:
     """The output file of :func:`clean_video`: opened at the first frame (its width and the
     input's rotation), pass-through packets copied, encoding on its own thread. With a
-    ``span``, its warm-up frames are dropped and no other stream is copied."""
+    ``span``, its warm-up frames are dropped and no other stream is copied; with ``compare``,
+    frames are input | cleaned, as wide as the first one."""
 
     def __init__(
-        self, reader: VideoReader, config: CleanConfig, staging: Path, on_frame: ProgressFn | None, span: Span | None
+        self, reader: VideoReader, config: CleanConfig, staging: Path, on_frame: ProgressFn | None, span: Span | None,
+        compare: bool = False,
     ) -> None:
         self.reader = reader
         self.config = config
         self.staging = staging
         self.on_frame = on_frame
         self.span = span
+        self.compare = compare
         self.writer: VideoWriter | None = None
         self.consumer: Consumer | None = None
         self.early_packets: list[av.Packet] = []
@@ -265,7 +268,7 @@ class _FileSink:
     def _open(self, first: Frame) -> None:
         self.writer = VideoWriter(
             self.staging, self.reader.info, self.config.encode, self.reader.copy_streams if self.span is None else [],
-            width=first.size[1], rotation=self.reader.rotation, colour_tags=self.reader.colour_tags,
+            width=first.size[1] if self.compare else None, rotation=self.reader.rotation, colour_tags=self.reader.colour_tags,
         )
         self.consumer = Consumer(self._write, depth=16, name="vstream-encode")
         for packet in self.early_packets:
