@@ -36,7 +36,12 @@ VIDEO_SUFFIXES = frozenset(
 
 
 def is_archive_spec(spec: str) -> bool:
-    """A folder, a glob pattern, or ``@list.txt``: what ``vstream clean`` treats as many inputs."""
+    """A folder, a glob pattern, or ``@list.txt``: what ``vstream clean`` treats as many inputs.
+
+    An existing file is that one file, whatever its name holds (``[1080p]``, ``?``, a leading ``@``).
+    """
+    if Path(spec).is_file():
+        return False
     return spec.startswith("@") or Path(spec).is_dir() or glob.has_magic(spec)
 
 
@@ -44,11 +49,12 @@ def expand(spec: str) -> tuple[Path, list[Path], list[Path]]:
     """(root, videos, skipped non-video files) of a folder, glob or ``@list.txt``.
 
     ``root`` is what output paths are made relative to, so OUTDIR mirrors the input tree.
+    Raises :class:`InputOpenError` when ``spec`` holds no video, before anything is written.
     """
     if spec.startswith("@"):
         listing = Path(spec[1:])
         if not listing.is_file():
-            raise InputOpenError(f"list file not found: {listing}")
+            raise InputOpenError(f"list file not found: {listing} (and no file is named {spec})")
         paths = [Path(line.strip()) for line in listing.read_text().splitlines()
                  if line.strip() and not line.lstrip().startswith("#")]
     elif Path(spec).is_dir():
@@ -58,11 +64,13 @@ def expand(spec: str) -> tuple[Path, list[Path], list[Path]]:
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise InputOpenError(f"listed input not found: {missing[0]}")
-    if not paths:
-        raise InputOpenError(f"no files in {spec}")
-    root = Path(spec) if Path(spec).is_dir() else Path(os.path.commonpath([p.resolve().parent for p in paths]))
+    if not paths and glob.has_magic(spec) and not Path(spec).is_dir():
+        raise InputOpenError(f"input not found: {spec} (no file has that name, and as a pattern it matches none)")
     videos = [p for p in paths if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(".")]
     skipped = [p for p in paths if p not in videos]
+    if not videos:
+        raise InputOpenError(f"no videos found in {spec}" + (f" ({len(skipped)} other files)" if skipped else ""))
+    root = Path(spec) if Path(spec).is_dir() else Path(os.path.commonpath([p.resolve().parent for p in paths]))
     return root, videos, skipped
 
 

@@ -3,7 +3,8 @@
 Video is cleaned in its own yuv420p planes: the network's small RGB input is made from
 downsampled planes, and its residual goes back as a Y/U/V correction, so no full-size colour
 conversion happens in either direction and an unchanged pixel stays bit-identical.
-An I420 array is ``(H * 3 // 2, W)`` uint8: the Y plane, then U and V, each ``(H/2, W/2)``.
+An I420 array is ``(H * 3 // 2, W)`` uint8: the Y plane, then U and V, each ``(H/2, W/2)``;
+H and W are even (:mod:`vstream.avframes` carries an odd-sized picture padded to even size).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def join(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`planes`."""
-    return np.concatenate([y, u.reshape(-1, y.shape[1]), v.reshape(-1, y.shape[1])])
+    """Inverse of :func:`planes` (a chroma plane need not fill whole rows of the array: H/2 may be odd)."""
+    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, y.shape[1])
 
 
 def to_rgb(i420: np.ndarray) -> np.ndarray:

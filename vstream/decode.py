@@ -13,6 +13,7 @@ import av
 import cv2
 import numpy as np
 
+from .avframes import to_i420
 from .errors import DecodeError, InputOpenError, redact
 from .frame import Frame
 
@@ -84,12 +85,6 @@ class VideoReader:
             self.container.close()
             raise InputOpenError(f"no video stream in {self.name}")
         self.video = self.container.streams.video[0]
-        width, height = self.video.codec_context.width, self.video.codec_context.height
-        if width % 2 or height % 2:
-            self.container.close()
-            raise InputOpenError(
-                f"{self.name} is {width}x{height}: odd frame sizes are not supported (yuv420p)"
-            )
         self.video.thread_type = "SLICE" if live else "AUTO"
         self.copy_streams = [
             s for s in self.container.streams if s.type in ("audio", "subtitle")
@@ -196,7 +191,7 @@ class VideoReader:
 def _to_frame(frame: av.VideoFrame, index: int) -> Frame:
     if frame.format.name != "yuv420p":  # e.g. yuvj420p, yuv422p, rgb: converted once, here
         frame = frame.reformat(format="yuv420p")
-    return Frame(index=index, pts=frame.pts, time_base=frame.time_base, i420=frame.to_ndarray())
+    return Frame(index=index, pts=frame.pts, time_base=frame.time_base, i420=to_i420(frame))
 
 
 def _reason(exc: av.FFmpegError) -> str:

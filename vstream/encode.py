@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
@@ -10,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .avframes import from_i420
 from .decode import VideoInfo
 from .errors import ConfigError, OutputError, redact
 
@@ -50,6 +52,25 @@ class EncodeSettings:
         if self.tune:
             options["tune"] = self.tune
         return options
+
+
+def check_muxer(path: Path) -> None:
+    """Fail before any work if no container format goes by ``path``'s extension (FFmpeg picks
+    the format from it)."""
+    if path.suffix.lower().lstrip(".") not in _muxer_extensions():
+        reason = f"no container format goes by {path.suffix!r}" if path.suffix else "no extension to tell the format by"
+        raise OutputError(f"cannot write {path}: {reason}; use .mp4, .mkv, .mov, ...")
+
+
+@functools.cache
+def _muxer_extensions() -> frozenset[str]:
+    extensions = set()
+    for name in av.formats_available:
+        try:
+            extensions.update(av.format.ContainerFormat(name, "w").extensions)
+        except ValueError:  # a demuxer only
+            continue
+    return frozenset(e.lower() for e in extensions)
 
 
 def add_copies(container: av.container.OutputContainer, streams: list[av.stream.Stream]) -> dict[int, av.stream.Stream]:
@@ -94,8 +115,7 @@ class VideoWriter:
             raise OutputError(redact(f"cannot write {path}: {exc}")) from None
         rate = info.average_rate or Fraction(25)
         self.video = self.container.add_stream(settings.codec, rate=rate, options=settings.options)
-        self.video.width = width or info.width
-        self.video.height = info.height
+        self.video.width, self.video.height = encoded_size(settings, width or info.width, info.height)
         self.video.pix_fmt = settings.pix_fmt
         self.video.time_base = info.time_base
         self.video.codec_context.time_base = info.time_base
@@ -113,8 +133,9 @@ class VideoWriter:
         self.close()
 
     def write(self, i420: np.ndarray, pts: int | None) -> None:
-        """Encode one I420 frame (:mod:`vstream.colour`) at ``pts`` (the input's, in its time base)."""
-        frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
+        """Encode one I420 frame (:mod:`vstream.colour`, padded if odd-sized: :mod:`vstream.avframes`)
+        at ``pts`` (the input's, in its time base)."""
+        frame = from_i420(i420, self.video.width, self.video.height)
         frame.pts = pts
         for tag, value in self.colour_tags.items():
             setattr(frame, tag, value)
@@ -146,3 +167,26 @@ class VideoWriter:
         finally:
             self.container.close()
             self.container = None
+
+
+def encoded_size(settings: EncodeSettings, width: int, height: int) -> tuple[int, int]:
+    """``width`` × ``height``, or where the encoder cannot take that odd size (x264 and x265 at
+    4:2:0) the even size one larger, the picture's last column/row repeated, with a warning."""
+    if not (width % 2 or height % 2) or _opens_at(settings, width, height):
+        return width, height
+    even = width + width % 2, height + height % 2
+    log.warning("%s cannot encode %s at %dx%d: writing %dx%d, the last column/row repeated "
+                "(--pix-fmt yuv444p or --codec libvpx-vp9 keeps %dx%d)",
+                settings.codec, settings.pix_fmt, width, height, *even, width, height)
+    return even
+
+
+def _opens_at(settings: EncodeSettings, width: int, height: int) -> bool:
+    context = av.CodecContext.create(settings.codec, "w")
+    context.width, context.height, context.pix_fmt = width, height, settings.pix_fmt
+    context.time_base = Fraction(1, 25)
+    try:
+        context.open()
+    except av.FFmpegError:
+        return False
+    return True

@@ -38,8 +38,18 @@ class ProviderError(VStreamError):
 
 
 def redact(text: str) -> str:
-    """Hide ``user:password@`` in any URL inside ``text`` (camera URLs often carry them)."""
+    """Hide the credentials of every URL in ``text``: all from ``scheme://`` to the ``@`` that
+    ends them, whatever they hold (camera passwords often carry an unescaped ``@`` or ``/``).
+
+    The credentials end at the last ``@`` before the first ``/`` after the first ``@`` (a URL
+    ends at whitespace): ``rtsp://admin:p@ss@cam/x`` and ``rtsp://admin:pa/ss@cam/x`` both
+    become ``rtsp://***@cam/x``, while an ``@`` in the path after the host stays
+    (``rtsp://u:pw@cam/live@main`` → ``rtsp://***@cam/live@main``). With no ``@`` before the
+    first ``/``, a later ``@`` may end a password holding ``/`` or belong to the path; it is
+    taken as the former, since a hidden path costs less than a shown password:
+    ``rtsp://cam/live@main`` → ``rtsp://***@main``.
+    """
     return _CREDENTIALS.sub(r"\1***@", text)
 
 
-_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s@]*@(?:[^\s/]*@)?")

@@ -18,7 +18,7 @@ def check_writable(output: Path, source: str | None = None) -> None:
         if output.exists() and output.resolve() == Path(source).resolve():
             raise OutputError(f"output is the same file as the input: {output}")
     if output.is_dir():
-        raise OutputError(f"output is a directory: {output}")
+        raise OutputError(f"output is a folder: {output} (for one input, -o names the file to write)")
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"output folder does not exist: {parent}")

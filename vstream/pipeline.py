@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import av
 import cv2
@@ -23,7 +24,7 @@ from . import colour, pyramid, stopping
 from .actors import LocalRunner, RayRunner, Runner
 from .config import CleanConfig
 from .decode import VideoReader, is_image, read_image
-from .encode import VideoWriter
+from .encode import VideoWriter, check_muxer
 from .frame import Frame
 from .infer import InterferenceModel, providers_for
 from .errors import OutputError
@@ -57,9 +58,11 @@ class CleanReport:
 def default_output(source: str, compare: bool = False) -> Path:
     """``clip.mp4`` → ``clip.clean.mp4`` (``clip.compare.mp4`` with ``compare``), beside the input.
 
-    Containers that cannot hold H.264 plus the input's audio get ``.mkv``.
+    A URL's output goes in the current folder, named after the last part of its path (never
+    after its host or credentials). Containers that cannot hold H.264 plus the input's audio
+    get ``.mkv``.
     """
-    path = Path(source)
+    path = Path(Path(urlsplit(source).path).name or "stream") if "://" in source else Path(source)
     suffix = path.suffix.lower()
     if not is_image(path) and suffix not in (".mp4", ".mov", ".m4v", ".mkv"):
         suffix = ".mkv"
@@ -137,6 +140,7 @@ def clean_video(
     start = time.perf_counter()
     with VideoReader(source) as reader:
         check_writable(output, source)
+        check_muxer(output)
         remove_stale_staging(output)
         workers = resolve_workers(config)
         runner = open_runner(config, workers, address)
@@ -146,7 +150,7 @@ def clean_video(
             on_start(info.frames if span is None else span.frames)
         staging = staging_path(output)
         stages = CleanStages(runner, ResidualSmoother(config.temporal), config, compare)
-        sink = _FileSink(reader, config, staging, on_frame, span)
+        sink = _FileSink(reader, config, staging, on_frame, span, compare)
         decoded = reader.items() if span is None else reader.items(False, span.warmup_pts, span.end_pts)
         items = Prefetcher(decoded, depth=8, name="vstream-decode")
         try:
@@ -247,16 +251,19 @@ class CleanStages:
 class _FileSink:
     """The output file of :func:`clean_video`: opened at the first frame (its width and the
     input's rotation), pass-through packets copied, encoding on its own thread. With a
-    ``span``, its warm-up frames are dropped and no other stream is copied."""
+    ``span``, its warm-up frames are dropped and no other stream is copied; with ``compare``,
+    frames are input | cleaned, as wide as the first one."""
 
     def __init__(
-        self, reader: VideoReader, config: CleanConfig, staging: Path, on_frame: ProgressFn | None, span: Span | None
+        self, reader: VideoReader, config: CleanConfig, staging: Path, on_frame: ProgressFn | None, span: Span | None,
+        compare: bool = False,
     ) -> None:
         self.reader = reader
         self.config = config
         self.staging = staging
         self.on_frame = on_frame
         self.span = span
+        self.compare = compare
         self.writer: VideoWriter | None = None
         self.consumer: Consumer | None = None
         self.early_packets: list[av.Packet] = []
@@ -275,7 +282,7 @@ class _FileSink:
     def _open(self, first: Frame) -> None:
         self.writer = VideoWriter(
             self.staging, self.reader.info, self.config.encode, self.reader.copy_streams if self.span is None else [],
-            width=first.size[1], rotation=self.reader.rotation, colour_tags=self.reader.colour_tags,
+            width=first.size[1] if self.compare else None, rotation=self.reader.rotation, colour_tags=self.reader.colour_tags,
         )
         self.consumer = Consumer(self._write, depth=16, name="vstream-encode")
         for packet in self.early_packets:

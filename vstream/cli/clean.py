@@ -125,7 +125,7 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
             clean_many(source, output, config, suffix, address, jobs, segment_seconds, quiet)
             return
         output = output or default_output(source, compare)
-        if output.exists() and not overwrite:
+        if output.exists() and not output.is_dir() and not overwrite:  # a folder: check_writable says so
             raise OutputError(f"{output} exists; pass --overwrite to replace it")
         if is_image(source):
             report = clean_still(source, output, config, compare, overwrite)

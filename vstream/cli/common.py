@@ -17,8 +17,16 @@ verbose_option = click.option("-v", "--verbose", is_flag=True, help="Log what ea
 
 
 def setup_logging(quiet: bool, verbose: bool) -> None:
+    """Log records to stderr, every URL's credentials redacted, whichever library logs them."""
     level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="vstream: %(levelname)s: %(message)s", force=True)
+    handler = logging.StreamHandler()
+    handler.setFormatter(_RedactingFormatter("vstream: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def status(message: str, quiet: bool = False) -> None:
