@@ -110,11 +110,25 @@ def load_config(preset: str = "default", overrides: dict[str, Any] | None = None
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot read config {path}{_yaml_reason(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a mapping of keys to values")
     return data
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    """``, line 3, column 7: <problem> (<context> at line 1, column 4)``, PyYAML's 0-based marks made 1-based."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return f": {str(exc).splitlines()[0]}"
+    mark = exc.problem_mark
+    reason = f", line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    if exc.context:
+        where = exc.context_mark
+        reason += f" ({exc.context}" + (f" at line {where.line + 1}, column {where.column + 1})" if where else ")")
+    return reason
 
 
 def _unflatten(key: str, value: Any) -> dict[str, Any]:
