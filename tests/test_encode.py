@@ -124,3 +124,16 @@ def test_gop_sets_the_keyframe_interval(tmp_path):
         keyframes = [i for i, (_, key) in enumerate(sorted(reader.video_packets())) if key]
     assert keyframes == [0, 4, 8]
 
+
+def test_pts_that_repeat_or_go_back_are_moved_forward(tmp_path, caplog):
+    """A damaged index gives pts like these; the muxer needs them increasing, as ffmpeg makes them."""
+    from vstream.decode import VideoInfo
+
+    info = VideoInfo(64, 48, Fraction(1, 25), Fraction(25), 0, None, "h264")
+    given = [0, 1, 2, 2, 1, 5, 6]
+    with VideoWriter(tmp_path / "o.mp4", info, EncodeSettings()) as writer:
+        for i, pts in enumerate(given):
+            writer.write(colour.from_rgb(synthetic_frame(i, 64, 48)), pts)
+    _, pts, time_base = read_video(tmp_path / "o.mp4")
+    assert [p * time_base for p in pts] == [Fraction(i, 25) for i in range(7)]
+    assert "2 frames had out-of-order or repeated timestamps" in caplog.text

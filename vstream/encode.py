@@ -121,6 +121,8 @@ class VideoWriter:
         self._fallback_step = int(round(1 / (rate * info.time_base))) or 1
         self._copies = add_copies(self.container, copy_streams)
         self.frames = 0
+        self.repaired = 0  # frames whose pts did not increase, moved just past the one before
+        self._last_pts: int | None = None
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -140,6 +142,10 @@ class VideoWriter:
         """Encode a PyAV frame as it is (the plain-transcode path of ``vstream bench``)."""
         if frame.pts is None:
             frame.pts = self.frames * self._fallback_step
+        if self._last_pts is not None and frame.pts <= self._last_pts:  # muxers need increasing pts
+            frame.pts = self._last_pts + 1
+            self.repaired += 1
+        self._last_pts = frame.pts
         # The pts are in the input's time base, which the codec context keeps; the stream's
         # changes to the muxer's (1/1000 for Matroska) once the first packet is muxed.
         frame.time_base = self.video.codec_context.time_base
@@ -157,6 +163,10 @@ class VideoWriter:
         """Drain the encoder and close the file (idempotent)."""
         if self.container is None:
             return
+        if self.repaired:
+            log.warning("%d frames had out-of-order or repeated timestamps; each was moved just past "
+                        "the frame before it", self.repaired)
+            self.repaired = 0
         try:
             self.container.mux(self.video.encode(None))
         finally:
