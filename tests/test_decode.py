@@ -85,3 +85,20 @@ def test_read_image_errors(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(InputOpenError, match="not a readable image"):
         read_image(bad)
+
+
+def test_truncated_file_warns_frames_announced_and_decoded(tmp_path, caplog):
+    """With its index first, a cut MP4 still announces every frame; ending early is said, not hidden."""
+    from media import truncated_faststart
+
+    clip = make_clip(tmp_path / "in.mp4", frames=40, audio=False)
+    cut = truncated_faststart(clip, tmp_path / "cut.mp4", keep=0.6)
+    with VideoReader(cut) as reader:
+        frames = [i for i in reader.items() if isinstance(i, Frame)]
+    assert 5 < len(frames) < 40
+    assert f"cut.mp4 ended early: {len(frames)} of the 40 frames its container announces were decoded" in caplog.text
+    caplog.clear()
+    with VideoReader(clip) as reader:
+        list(reader.items())
+    assert caplog.text == ""
+

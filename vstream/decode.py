@@ -143,7 +143,8 @@ class VideoReader:
         ``first_pts <= pts < end_pts``: decoding starts at the keyframe at or before
         ``first_pts`` (a seek) and stops at ``end_pts``. A packet that fails to decode is
         skipped and counted, as ffmpeg does; an input where no frame decodes raises
-        :class:`DecodeError`, and so does a seek that lands past ``first_pts``.
+        :class:`DecodeError`, and so does a seek that lands past ``first_pts``. A whole input
+        that ends before the frame count its container announces is logged as a warning.
         """
         streams = [self.video, *(self.copy_streams if passthrough else [])]
         index = 0
@@ -177,6 +178,10 @@ class VideoReader:
             log.warning("stopped reading %s: %s", self.name, self.stop_reason)
         if index == 0:
             raise DecodeError(f"no decodable video frames in {self.name}")
+        announced = self.video.frames or 0
+        if first_pts is None and end_pts is None and index < announced:
+            log.warning("%s ended early: %d of the %d frames its container announces were decoded",
+                        self.name, index, announced)
 
     def _seek(self, pts: int) -> None:
         try:
