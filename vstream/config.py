@@ -88,9 +88,13 @@ def preset_path(name: str) -> Path:
         return path
     shipped = shipped_folder("configs") / f"{name}.yaml"
     if not shipped.is_file():
-        available = sorted(p.stem for p in shipped.parent.glob("*.yaml"))
-        raise ConfigError(f"no preset named {name!r}; available: {', '.join(available)}")
+        raise ConfigError(f"no preset named {name!r}; available: {', '.join(shipped_presets())}")
     return shipped
+
+
+def shipped_presets() -> list[str]:
+    """The names ``-c`` takes besides a file: ``configs/*.yaml``."""
+    return sorted(p.stem for p in shipped_folder("configs").glob("*.yaml"))
 
 
 def load_config(preset: str = "default", overrides: dict[str, Any] | None = None) -> CleanConfig:
