@@ -115,3 +115,15 @@ def truncated_faststart(source: Path, path: Path, keep: float) -> Path:
     whole.unlink()
     path.write_bytes(data[: int(len(data) * keep)])
     return path
+
+
+def zeroed_ctts(source: Path, path: Path, keep_entries: int = 10) -> Path:
+    """``source`` (an MP4 with B-frames) with its composition offsets (``ctts``) zeroed after the
+    first ``keep_entries``: the decoded frames' pts go backwards and repeat, as in a damaged file."""
+    data = bytearray(source.read_bytes())
+    at = data.index(b"ctts")
+    end = at - 4 + int.from_bytes(data[at - 4 : at], "big")
+    start = at + 12 + 8 * keep_entries  # after version, flags, entry count and the entries kept
+    data[start:end] = bytes(end - start)
+    path.write_bytes(bytes(data))
+    return path
