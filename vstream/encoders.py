@@ -32,7 +32,7 @@ class Choices:
     high: float | None = None
 
     def allows(self, value: str) -> bool:
-        if value in self.names or self.low is None:
+        if self.low is None:
             return value in self.names
         try:
             return self.low <= float(value) <= self.high
@@ -43,12 +43,14 @@ class Choices:
         return ", ".join(self.names) if self.low is None else f"{self.low:g}-{self.high:g}"
 
 
+_X264 = {"crf": Choices(low=0, high=51), "preset": Choices(X264_PRESETS), "tune": Choices(X264_TUNES)}
 _KNOWN: dict[str, dict[str, Choices]] = {
-    "libx264": {"crf": Choices(low=0, high=51), "preset": Choices(X264_PRESETS), "tune": Choices(X264_TUNES)},
-    "libx264rgb": {"crf": Choices(low=0, high=51), "preset": Choices(X264_PRESETS), "tune": Choices(X264_TUNES)},
-    "libx265": {"crf": Choices(low=0, high=51), "preset": Choices(X264_PRESETS), "tune": Choices(X265_TUNES)},
+    "libx264": _X264,
+    "libx264rgb": _X264,
+    "libx265": {**_X264, "tune": Choices(X265_TUNES)},
 }
 _RATED = ("crf", "preset", "tune")  # options this module knows the valid values of
+_SILENT = {"libx265": ("x265-params", "log-level=none")}  # x265 prints its banner itself, past FFmpeg's log
 
 
 @lru_cache(maxsize=None)
@@ -100,6 +102,9 @@ def _try_open(codec: av.Codec, pix_fmt: str, options: dict[str, str]) -> None:
     context.time_base = Fraction(1, 25)
     context.framerate = Fraction(25)
     context.options = dict(options)
+    if codec.name in _SILENT:
+        key, silent = _SILENT[codec.name]
+        context.options[key] = f"{options[key]}:{silent}" if options.get(key) else silent
     with av.logging.Capture() as logs:
         try:
             context.open()
