@@ -84,8 +84,8 @@ def encoder_options(command):
     return command
 
 
-def selection_options(command):
-    """What of a file to clean, as ffmpeg's input options."""
+def file_options(command):
+    """Options for files, not live input: the part to clean (as ffmpeg's input options), progress for programs."""
     for option in reversed((
         click.option("-ss", "--start", type=Time(), default=0.0, help="Start this far into INPUT (seconds or [HH:]MM:SS), as ffmpeg's -ss."),
         click.option("-t", "--duration", type=Time(positive=True), help="Clean only this long a part (seconds or [HH:]MM:SS), as ffmpeg's -t."),
@@ -119,7 +119,7 @@ def selection_options(command):
 @click.option("--address", help="Join an existing Ray cluster (auto, ray://host:10001) instead of starting one.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="ONNX Runtime device (cuda needs onnxruntime-gpu).")
 @encoder_options
-@selection_options
+@file_options
 @click.option("--compare", is_flag=True, help="Write INPUT | CLEANED side by side, to judge the result.")
 @click.option("--suffix", default="", help="Archives: added to each output's name (OUTDIR mirrors the input tree).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Archives: files or segments cleaned at once (default: the cluster's CPUs).")
@@ -184,7 +184,7 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
             if output is None:
                 raise click.UsageError("cleaning many files needs -o OUTDIR")
             clean_many(source, output, config, suffix, address, jobs, segment_seconds, quiet, selection,
-                       progress_target and ProgressStream(progress_target, progress_format))
+                       _progress_stream(progress_target, progress_format))
             return
         output = output or default_output(source, compare)
         if output.exists() and not overwrite:
@@ -192,8 +192,7 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
         if is_image(source):
             report = clean_still(source, output, config, compare)
         else:
-            stream = progress_target and ProgressStream(progress_target, progress_format)
-            progress = FrameProgress(quiet, "cleaning", stream)
+            progress = FrameProgress(quiet, "cleaning", _progress_stream(progress_target, progress_format))
             try:
                 with sigterm_as_interrupt():
                     report = clean_video(source, output, config, compare=compare, address=address,
@@ -207,6 +206,10 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
         status(f"warning: {report.decode_errors} undecodable packets in {redact(source)} were skipped", quiet)
     status(f"wrote {report.output}: {report.frames} frames in {report.seconds:.1f} s "
            f"({report.fps:.1f} fps)", quiet)
+
+
+def _progress_stream(target: str | None, fmt: str) -> ProgressStream | None:
+    return ProgressStream(target, fmt) if target else None
 
 
 PROGRESS_EVERY_S = 10.0
