@@ -34,13 +34,17 @@ def make_clip(
     rotation: int = 0,
     codec: str = "libx264",
     keyint: int | None = None,
+    bframes: int = 0,
 ) -> Path:
     """Write a short clip; ``vfr`` spaces frames irregularly; ``audio`` adds a 440 Hz AAC track;
-    ``keyint`` puts a keyframe every that many frames (x264 only)."""
+    ``keyint`` puts a keyframe every that many frames, ``bframes`` allows that many B-frames in a
+    row, so pts and dts differ (x264 only)."""
     time_base = Fraction(1, 1000) if vfr else Fraction(1, fps)
     options = {"preset": "ultrafast", "crf": "10"}
-    if keyint:
-        options["x264-params"] = f"keyint={keyint}:min-keyint={keyint}:scenecut=0"
+    params = [f"keyint={keyint}:min-keyint={keyint}:scenecut=0"] if keyint else []
+    params += [f"bframes={bframes}:b-adapt=0"] if bframes else []
+    if params:
+        options["x264-params"] = ":".join(params)
     with av.open(str(path), "w") as container:
         video = container.add_stream(codec, rate=fps, options=options)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
@@ -95,3 +99,31 @@ def audio_packets(path: Path) -> list[tuple[int, bytes]]:
             for p in container.demux(stream)
             if p.size
         ]
+
+
+def truncated_faststart(source: Path, path: Path, keep: float) -> Path:
+    """``source`` remuxed with its index first (``movflags=faststart``), cut after ``keep`` of its
+    bytes: the container still announces every frame, but only the first ones are there."""
+    whole = path.with_name(f"whole-{path.name}")
+    with av.open(str(source)) as src, av.open(str(whole), "w", options={"movflags": "faststart"}) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    data = whole.read_bytes()
+    whole.unlink()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def zeroed_ctts(source: Path, path: Path, keep_entries: int = 10) -> Path:
+    """``source`` (an MP4 with B-frames) with its composition offsets (``ctts``) zeroed after the
+    first ``keep_entries``: the decoded frames' pts go backwards and repeat, as in a damaged file."""
+    data = bytearray(source.read_bytes())
+    at = data.index(b"ctts")
+    end = at - 4 + int.from_bytes(data[at - 4 : at], "big")
+    start = at + 12 + 8 * keep_entries  # after version, flags, entry count and the entries kept
+    data[start:end] = bytes(end - start)
+    path.write_bytes(bytes(data))
+    return path

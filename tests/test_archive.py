@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -192,3 +193,27 @@ def test_signals_stop_an_archive_keeping_what_finished(tmp_path, dimming_model):
     # No staging file; a visible one is complete (one finished as it was cancelled, not yet recorded).
     assert all(len(read_video(out / name)[0]) == 90 for name in left if not name.startswith(".")), left
     assert [name for name in left if name.startswith(".")] == [".vstream-manifest.jsonl"], left
+
+
+def test_archive_tasks_take_the_selection(tmp_path, dimming_model):
+    """-ss/-t/-an reach the tasks that probe and clean each file (they run on Ray; called here directly)."""
+    from vstream.archive import _clean, _probe
+    from vstream.decode import Selection
+
+    clip = make_clip(tmp_path / "a.mp4", frames=48, width=96, height=64)  # 2 s
+    selection = Selection(start_s=0.5, duration_s=1.0, audio=False)
+    assert _probe(str(clip), 0, 14, selection)["frames"] == 24
+    config = load_config("default", {"model": str(dimming_model), "workers": 0, "max_side": 64})
+    result = _clean(str(clip), str(tmp_path / "out.mp4"), config, None, selection)
+    assert result["frames"] == 24
+    with av.open(str(tmp_path / "out.mp4")) as out:
+        assert [s.type for s in out.streams] == ["video"]
+
+
+def test_join_without_audio(tmp_path, dimming_model):
+    from vstream.split import join
+
+    clip = make_clip(tmp_path / "a.mp4", frames=12, width=96, height=64)
+    join(str(clip), [clip], tmp_path / "joined.mp4", audio=False)
+    with av.open(str(tmp_path / "joined.mp4")) as out:
+        assert [s.type for s in out.streams] == ["video"]

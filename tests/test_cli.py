@@ -28,6 +28,50 @@ def test_version_and_help():
         assert option in help_text
 
 
+def test_help_shows_the_encoder_defaults_and_ffmpegs_options():
+    help_text = " ".join(invoke("clean", "--help").output.split())
+    for default in ("Default: libx264", "Default: veryfast", "Default: 18", "Default: yuv420p"):
+        assert default in help_text
+    for option in ("-g, --gop", "--tune", "-b:v, --bitrate", "--maxrate", "--bufsize", "--x264-params",
+                   "--encoder-opt KEY=VALUE", "-ss, --start TIME", "-t, --duration TIME", "-an, --no-audio",
+                   "--progress TARGET", "--progress-format [kv|json]"):
+        assert option in help_text
+
+
+def test_config_help_cannot_be_taken_for_the_encoder_preset():
+    help_text = " ".join(invoke("clean", "--help").output.split())
+    assert "Preset name" not in help_text
+    assert "-c, --config CONFIG Settings file (.yaml) or built-in profile" in help_text
+    assert "Not the encoder's speed: that is --preset." in help_text
+
+
+def test_ffmpegs_options_reach_the_output(tmp_path, dimming_model):
+    """-ss/-t cut, -an drops the audio, -g spaces keyframes, --progress writes key=value blocks."""
+    from vstream.decode import VideoReader
+
+    clip = make_clip(tmp_path / "in.mp4", frames=48, width=128, height=72)  # 2 s at 24 fps, with audio
+    out, progress = tmp_path / "out.mp4", tmp_path / "progress.txt"
+    result = invoke("clean", clip, "-o", out, "--model", dimming_model, "--workers", "0", "--max-side", "64",
+                    "-ss", "0.5", "-t", "1", "-an", "-g", "6", "--encoder-opt", "sc_threshold=0", "--tune", "film",
+                    "--progress", progress)
+    assert result.exit_code == 0, result.output
+    with VideoReader(out) as reader:
+        assert reader.copy_streams == [] and reader.info.frames == 24
+        keyframes = [i for i, (_, key) in enumerate(sorted(reader.video_packets())) if key]
+    assert keyframes == [0, 6, 12, 18]
+    last = progress.read_text().rsplit("progress=continue\n", 1)[-1]
+    assert last.startswith("frame=24\ntotal_frames=24\nfps=") and last.endswith("progress=end\n")
+
+
+def test_bitrate_instead_of_crf(tmp_path, clip, dimming_model):
+    out = tmp_path / "out.mp4"
+    result = invoke("clean", clip, "-o", out, "--model", dimming_model, "--workers", "0", "-q",
+                    "-b:v", "100k", "--maxrate", "150k", "--bufsize", "300k")
+    assert result.exit_code == 0, result.output
+    both = invoke("clean", clip, "-o", tmp_path / "o2.mp4", "--model", dimming_model, "--crf", "20", "-b:v", "1M")
+    assert both.exit_code == 2 and "--crf and --bitrate are alternatives" in both.stderr
+
+
 def test_clean_writes_the_default_output(clip, dimming_model):
     result = invoke("clean", clip, "--model", dimming_model, "--workers", "0", "--max-side", "64", "-q")
     assert result.exit_code == 0, result.output

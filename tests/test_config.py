@@ -51,6 +51,22 @@ def test_exception(tmp_path, text, message):
         load_config(str(path))
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("encode:\n  crf: [1, 2\n", "line 3, column 1: expected ',' or ']', but got '<stream end>' "
+                                     "(while parsing a flow sequence at line 2, column 8)"),
+        ("strength: a: b\n", "line 1, column 12: mapping values are not allowed here"),
+    ],
+)
+def test_exception_yaml_syntax_names_line_column_and_cause(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+    assert str(caught.value) == f"cannot read config {path}, {message}"
+
+
 def test_exception_unknown_preset():
     with pytest.raises(ConfigError, match="no preset named 'nope'; available: dashcam, default"):
         load_config("nope")

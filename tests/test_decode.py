@@ -85,3 +85,43 @@ def test_read_image_errors(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(InputOpenError, match="not a readable image"):
         read_image(bad)
+
+
+def test_truncated_file_warns_frames_announced_and_decoded(tmp_path, caplog):
+    """With its index first, a cut MP4 still announces every frame; ending early is said, not hidden."""
+    from media import truncated_faststart
+
+    clip = make_clip(tmp_path / "in.mp4", frames=40, audio=False)
+    cut = truncated_faststart(clip, tmp_path / "cut.mp4", keep=0.6)
+    with VideoReader(cut) as reader:
+        frames = [i for i in reader.items() if isinstance(i, Frame)]
+    assert 5 < len(frames) < 40
+    assert f"cut.mp4 ended early: {len(frames)} of the 40 frames its container announces were decoded" in caplog.text
+    caplog.clear()
+    with VideoReader(clip) as reader:
+        list(reader.items())
+    assert caplog.text == ""
+
+
+def test_selection_trims_rebases_and_drops_audio(tmp_path):
+    from vstream.decode import Selection
+
+    clip = make_clip(tmp_path / "in.mp4", frames=48)  # 2 s at 24 fps
+    with VideoReader(clip) as reader:
+        items = list(reader.selected(Selection(start_s=0.5, duration_s=1.0)))
+        audio = [(float(p.pts * p.time_base), p.stream.type) for p in items if isinstance(p, av.Packet)]
+    frames = [i for i in items if isinstance(i, Frame)]
+    assert [f.pts * f.time_base for f in frames] == [Fraction(i, 24) for i in range(24)]
+    assert audio and all(0 <= t < 1.0 and kind == "audio" for t, kind in audio)
+    with VideoReader(clip, audio=False) as reader:
+        assert reader.copy_streams == []
+        assert not any(isinstance(i, av.Packet) for i in reader.selected(Selection(duration_s=0.5)))
+
+
+def test_exception_selection_past_the_end(tmp_path):
+    from vstream.decode import Selection
+
+    clip = make_clip(tmp_path / "in.mp4", frames=24, audio=False)
+    with pytest.raises(DecodeError, match=r"start 5 s is past the end of .*in.mp4 \(1.00 s\)"):
+        with VideoReader(clip) as reader:
+            list(reader.selected(Selection(start_s=5)))

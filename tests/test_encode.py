@@ -79,3 +79,61 @@ def test_fallback_pts_when_the_source_has_none(tmp_path):
 def test_exception(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         EncodeSettings(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"preset": "turbo"}, "preset turbo is not valid for libx264; valid: ultrafast, superfast, veryfast"),
+        ({"preset": "dashcam"}, "preset dashcam is not valid for libx264; valid: ultrafast"),
+        ({"tune": "fast"}, "tune fast is not valid for libx264; valid: film, animation"),
+        ({"codec": "libvpx-vp9", "tune": "film"}, "tune film is not valid for libvpx-vp9; valid: psnr, ssim"),
+        ({"options": {"bogus": "1"}}, "encoder libx264 has no option 'bogus'"),
+        ({"gop": 10, "options": {"g": "ten"}}, "encoder libx264 refuses"),
+        ({"maxrate": "4M"}, "maxrate needs bufsize"),
+    ],
+)
+def test_exception_encoder_options_checked_against_the_encoder(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        EncodeSettings(**kwargs)
+
+
+def test_crf_range_is_the_encoders():
+    """libx264 would clamp 60 to 51 without a word; libvpx-vp9 takes up to 63."""
+    EncodeSettings(crf=51)
+    with pytest.raises(ConfigError, match="crf 60 is not valid for libx264; valid: 0-51"):
+        EncodeSettings(crf=60)
+    EncodeSettings(codec="libvpx-vp9", crf=60, preset=None)
+    with pytest.raises(ConfigError, match="crf 64 is not valid for libvpx-vp9; valid: 0-63"):
+        EncodeSettings(codec="libvpx-vp9", crf=64)
+
+
+def test_options_named_as_in_ffmpeg():
+    settings = EncodeSettings(tune="film", gop=12, bitrate="2M", maxrate="3M", bufsize="4M",
+                              options={"x264-params": "aq-mode=3"})
+    assert settings.av_options == {"preset": "veryfast", "tune": "film", "g": "12", "b": "2M", "maxrate": "3M",
+                                   "bufsize": "4M", "x264-params": "aq-mode=3"}  # a bitrate instead of crf
+    assert EncodeSettings(crf=18.5).av_options == {"crf": "18.5", "preset": "veryfast"}
+    assert EncodeSettings(codec="libvpx-vp9").av_options == {"crf": "18"}  # vp9 has no preset
+
+
+def test_gop_sets_the_keyframe_interval(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", frames=12, audio=False)
+    copy_through(src, tmp_path / "out.mp4", EncodeSettings(gop=4, options={"sc_threshold": "0"}))
+    with VideoReader(tmp_path / "out.mp4") as reader:
+        keyframes = [i for i, (_, key) in enumerate(sorted(reader.video_packets())) if key]
+    assert keyframes == [0, 4, 8]
+
+
+def test_pts_that_repeat_or_go_back_are_moved_forward(tmp_path, caplog):
+    """A damaged index gives pts like these; the muxer needs them increasing, as ffmpeg makes them."""
+    from vstream.decode import VideoInfo
+
+    info = VideoInfo(64, 48, Fraction(1, 25), Fraction(25), 0, None, "h264")
+    given = [0, 1, 2, 2, 1, 5, 6]
+    with VideoWriter(tmp_path / "o.mp4", info, EncodeSettings()) as writer:
+        for i, pts in enumerate(given):
+            writer.write(colour.from_rgb(synthetic_frame(i, 64, 48)), pts)
+    _, pts, time_base = read_video(tmp_path / "o.mp4")
+    assert [p * time_base for p in pts] == [Fraction(i, 25) for i in range(7)]
+    assert "2 frames had out-of-order or repeated timestamps" in caplog.text

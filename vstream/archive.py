@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import stopping
 from .config import CleanConfig
+from .decode import Selection
 from .errors import InputOpenError, VStreamError, redact
 from .outputs import STAGING_TAG
 from .split import Span, join, plan, segment_path, warmup_frames
@@ -195,21 +196,21 @@ def _task(fn: Callable[..., dict], *args) -> dict:
         return {"state": "failed", "error": redact(str(exc))}
 
 
-def _probe(source: str, segment_s: float, warmup: int) -> dict:
+def _probe(source: str, segment_s: float, warmup: int, selection: Selection) -> dict:
     spans, frames, seconds = plan(source, segment_s, warmup)
-    return {"state": "planned", "spans": spans, "frames": frames, "footage_s": seconds}
+    return {"state": "planned", "spans": spans, "frames": selection.frames(frames, seconds), "footage_s": seconds}
 
 
-def _clean(source: str, output: str, config: CleanConfig, span: Span | None) -> dict:
+def _clean(source: str, output: str, config: CleanConfig, span: Span | None, selection: Selection) -> dict:
     from .pipeline import clean_video
 
-    report = clean_video(source, Path(output), config, span=span)
+    report = clean_video(source, Path(output), config, span=span, selection=selection)
     return {"state": "done", "frames": report.frames, "seconds": round(report.seconds, 3),
             "footage_s": round(report.footage_s, 3)}
 
 
-def _join(source: str, parts: list[str], output: str) -> dict:
-    join(source, [Path(p) for p in parts], Path(output))
+def _join(source: str, parts: list[str], output: str, audio: bool) -> dict:
+    join(source, [Path(p) for p in parts], Path(output), audio)
     return {"state": "done"}
 
 
@@ -224,6 +225,7 @@ def clean_archive(
     segment_s: float = DEFAULT_SEGMENT_S,
     on_file: Callable[[str, dict], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    selection: Selection = Selection(),
 ) -> ArchiveReport:
     """Clean every video of ``spec`` into ``outdir``, ``jobs`` Ray tasks at a time (default:
     the cluster's CPUs); files of 1.5 × ``segment_s`` or more are split (0: never).
@@ -234,6 +236,8 @@ def clean_archive(
     task finished. Ctrl-C (KeyboardInterrupt) starts no more tasks and waits for the running
     ones to finish and be recorded; a second signal (:func:`vstream.stopping.hurried`, or a
     second KeyboardInterrupt) cancels them instead. Either way what finished is kept.
+    ``selection`` applies to every file; a file cut short by it is cleaned whole
+    (not split).
     """
     from .actors import connect_ray
 
@@ -257,7 +261,8 @@ def clean_archive(
         ray, started = connect_ray(address, jobs or 1)
         report.startup_s = time.perf_counter() - start
         try:
-            runner = _Scheduler(ray, manifest, report, replace(config, workers=0), segment_s, on_file, on_progress)
+            runner = _Scheduler(ray, manifest, report, replace(config, workers=0), 0 if selection.trims else segment_s,
+                                on_file, on_progress, selection)
             runner.run(todo, jobs or max(1, int(ray.cluster_resources().get("CPU", 1))))
         finally:
             if started:
@@ -278,7 +283,8 @@ class _Scheduler:
     segments; at most ``jobs`` Ray tasks in flight; results recorded as they arrive."""
 
     def __init__(self, ray, manifest: Manifest, report: ArchiveReport, config: CleanConfig, segment_s: float,
-                 on_file: Callable[[str, dict], None] | None, on_progress: Callable[[Progress], None] | None) -> None:
+                 on_file: Callable[[str, dict], None] | None, on_progress: Callable[[Progress], None] | None,
+                 selection: Selection) -> None:
         self.ray = ray
         self.task = ray.remote(num_cpus=1, max_retries=2)(_task)
         self.manifest = manifest
@@ -288,6 +294,7 @@ class _Scheduler:
         self.warmup = warmup_frames(config.temporal)
         self.on_file = on_file
         self.on_progress = on_progress
+        self.selection = selection
         # Work not yet submitted: (file, step, task function, its arguments); step is "probe",
         # "clean" (the whole file), a segment's index, or "join".
         self.queue: deque[tuple[_File, str | int, Callable[..., dict], tuple]] = deque()
@@ -299,7 +306,7 @@ class _Scheduler:
         for file in files:
             recorded = self.manifest.plan(file.source, self.segment_s, self.warmup)
             if recorded is None:
-                self.queue.append((file, "probe", _probe, (str(file.source), self.segment_s, self.warmup)))
+                self.queue.append((file, "probe", _probe, (str(file.source), self.segment_s, self.warmup, self.selection)))
             else:
                 file.spans, file.footage_s = recorded
                 file.done = {i for i in self.manifest.segments_done(file.source) if file.parts[i].is_file()}
@@ -355,7 +362,8 @@ class _Scheduler:
             file.frames, file.footage_s = result["frames"], result["footage_s"]
             file.spans = result["spans"]
             if file.spans is None:
-                self.queue.append((file, "clean", _clean, (str(file.source), str(file.output), self.config, None)))
+                self.queue.append((file, "clean", _clean, (str(file.source), str(file.output), self.config, None,
+                                                           self.selection)))
             else:
                 self.manifest.record(file.source, "split", spans=[astuple(s) for s in file.spans],
                                      segment_s=self.segment_s, warmup=self.warmup, footage_s=file.footage_s)
@@ -378,12 +386,14 @@ class _Scheduler:
     def _queue_segments(self, file: _File) -> None:
         for i, span in enumerate(file.spans):
             if i not in file.done:
-                self.queue.append((file, i, _clean, (str(file.source), str(file.parts[i]), self.config, span)))
+                self.queue.append((file, i, _clean, (str(file.source), str(file.parts[i]), self.config, span,
+                                                     self.selection)))
         if len(file.done) == len(file.spans):
             self._queue_join(file)
 
     def _queue_join(self, file: _File) -> None:
-        self.queue.appendleft((file, "join", _join, (str(file.source), [str(p) for p in file.parts], str(file.output))))
+        self.queue.appendleft((file, "join", _join, (str(file.source), [str(p) for p in file.parts], str(file.output),
+                                                     self.selection.audio)))
 
     def _done(self, file: _File, result: dict) -> None:
         self.manifest.record(file.source, **result)

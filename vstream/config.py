@@ -88,9 +88,13 @@ def preset_path(name: str) -> Path:
         return path
     shipped = shipped_folder("configs") / f"{name}.yaml"
     if not shipped.is_file():
-        available = sorted(p.stem for p in shipped.parent.glob("*.yaml"))
-        raise ConfigError(f"no preset named {name!r}; available: {', '.join(available)}")
+        raise ConfigError(f"no preset named {name!r}; available: {', '.join(shipped_presets())}")
     return shipped
+
+
+def shipped_presets() -> list[str]:
+    """The names ``-c`` takes besides a file: ``configs/*.yaml``."""
+    return sorted(p.stem for p in shipped_folder("configs").glob("*.yaml"))
 
 
 def load_config(preset: str = "default", overrides: dict[str, Any] | None = None) -> CleanConfig:
@@ -110,11 +114,25 @@ def load_config(preset: str = "default", overrides: dict[str, Any] | None = None
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot read config {path}{_yaml_reason(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a mapping of keys to values")
     return data
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    """``, line 3, column 7: <problem> (<context> at line 1, column 4)``, PyYAML's 0-based marks made 1-based."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return f": {str(exc).splitlines()[0]}"
+    mark = exc.problem_mark
+    reason = f", line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    if exc.context:
+        where = exc.context_mark
+        reason += f" ({exc.context}" + (f" at line {where.line + 1}, column {where.column + 1})" if where else ")")
+    return reason
 
 
 def _unflatten(key: str, value: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -52,6 +53,27 @@ class VideoInfo:
     codec: str
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What of the input to clean, as ffmpeg's input options: from ``start_s`` (``-ss``) for
+    ``duration_s`` (``-t``, None: to the end), with or without its audio (``-an``)."""
+
+    start_s: float = 0.0
+    duration_s: float | None = None
+    audio: bool = True
+
+    @property
+    def trims(self) -> bool:
+        return self.start_s > 0 or self.duration_s is not None
+
+    def frames(self, total: int, seconds: float | None) -> int:
+        """Of an input of ``total`` frames lasting ``seconds``, about how many are selected."""
+        if not self.trims or not total or not seconds:
+            return total
+        kept = max(0.0, min(seconds - self.start_s, self.duration_s if self.duration_s is not None else seconds))
+        return round(total * kept / seconds)
+
+
 class VideoReader:
     """Open a media file and decode its first video stream.
 
@@ -66,9 +88,11 @@ class VideoReader:
         options: dict[str, str] | None = None,
         timeout: tuple[float, float] | None = None,
         live: bool = False,
+        audio: bool = True,
     ) -> None:
         """``timeout``: (open, read) seconds for network input; ``live``: a camera feed, decoded
-        with slice threading only (frame threading holds frames back) and read as it comes."""
+        with slice threading only (frame threading holds frames back) and read as it comes;
+        ``audio`` False: audio streams are not passed through."""
         self.source = str(source)
         self.name = redact(self.source)
         if "://" not in self.source and not self.source.startswith("pipe:") and not Path(self.source).is_file():
@@ -87,7 +111,7 @@ class VideoReader:
         self.video = self.container.streams.video[0]
         self.video.thread_type = "SLICE" if live else "AUTO"
         self.copy_streams = [
-            s for s in self.container.streams if s.type in ("audio", "subtitle")
+            s for s in self.container.streams if s.type == "subtitle" or (audio and s.type == "audio")
         ]
         self.rotation = 0
         self.colour_tags: dict[str, int] = {}
@@ -138,7 +162,8 @@ class VideoReader:
         ``first_pts <= pts < end_pts``: decoding starts at the keyframe at or before
         ``first_pts`` (a seek) and stops at ``end_pts``. A packet that fails to decode is
         skipped and counted, as ffmpeg does; an input where no frame decodes raises
-        :class:`DecodeError`, and so does a seek that lands past ``first_pts``.
+        :class:`DecodeError`, and so does a seek that lands past ``first_pts``. A whole input
+        that ends before the frame count its container announces is logged as a warning.
         """
         streams = [self.video, *(self.copy_streams if passthrough else [])]
         index = 0
@@ -172,6 +197,36 @@ class VideoReader:
             log.warning("stopped reading %s: %s", self.name, self.stop_reason)
         if index == 0:
             raise DecodeError(f"no decodable video frames in {self.name}")
+        announced = self.video.frames or 0
+        if first_pts is None and end_pts is None and index < announced:
+            log.warning("%s ended early: %d of the %d frames its container announces were decoded",
+                        self.name, index, announced)
+
+    def selected(self, selection: Selection) -> Iterator[Frame | av.Packet]:
+        """:meth:`items` of ``selection``, moved back by its start so the output starts where the
+        input does (as ffmpeg does after ``-ss``); packets outside it are dropped."""
+        if not selection.trims:
+            yield from self.items()
+            return
+        duration = self.info.duration_s
+        if duration is not None and selection.start_s >= duration:
+            raise DecodeError(f"start {selection.start_s:g} s is past the end of {self.name} ({duration:.2f} s)")
+        time_base = self.video.time_base
+        shift = round(selection.start_s / time_base)
+        first = (self.video.start_time or 0) + shift
+        end = None if selection.duration_s is None else first + round(selection.duration_s / time_base)
+        for item in self.items(True, first if shift else None, end):
+            if isinstance(item, Frame):
+                yield dataclasses.replace(item, pts=None if item.pts is None else item.pts - shift)
+                continue
+            if item.pts is None:
+                continue
+            moved = round(shift * time_base / item.time_base)
+            at = item.pts - moved
+            if at < 0 or (end is not None and (item.pts * item.time_base) >= end * time_base):
+                continue
+            item.pts, item.dts = at, None if item.dts is None else item.dts - moved
+            yield item
 
     def _seek(self, pts: int) -> None:
         try:

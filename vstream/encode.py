@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
+from . import encoders
 from .avframes import from_i420
 from .decode import VideoInfo
 from .errors import ConfigError, OutputError, redact
@@ -20,38 +21,53 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    """Encoder options, named as in ffmpeg (``-c:v``, ``-crf``, ``-preset``, ``-tune``, ``-pix_fmt``)."""
+    """Encoder options, named as in ffmpeg (``-c:v``, ``-crf``, ``-preset``, ``-tune``, ``-pix_fmt``,
+    ``-g``, ``-b:v``, ``-maxrate``, ``-bufsize``); ``options`` go to the encoder as they are.
+
+    ``bitrate`` is the alternative to ``crf``: when it is set, ``crf`` is not passed. ``crf``,
+    ``preset`` and ``tune`` are passed only to an encoder that has them (libvpx-vp9 has no preset),
+    and checked against what it accepts (:mod:`vstream.encoders`) when the settings are made.
+    """
 
     codec: str = "libx264"
-    crf: int | None = 18
+    crf: float | None = 18
     preset: str | None = "veryfast"
     tune: str | None = None  # zerolatency for live output: no lookahead, no frames held back
     pix_fmt: str = "yuv420p"
+    gop: int | None = None  # frames from one keyframe to the next (None: the encoder's default)
+    bitrate: str | None = None  # average bitrate, e.g. 4M or 800k
+    maxrate: str | None = None
+    bufsize: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        try:
-            codec = av.Codec(self.codec, "w")
-        except (av.FFmpegError, ValueError):  # PyAV raises UnknownCodecError, a ValueError
-            raise ConfigError(f"unknown video encoder {self.codec!r}") from None
-        if codec.type != "video":
-            raise ConfigError(f"{self.codec!r} is not a video encoder")
-        formats = {f.name for f in codec.video_formats or ()}
-        if formats and self.pix_fmt not in formats:
-            raise ConfigError(
-                f"encoder {self.codec} cannot take pix_fmt {self.pix_fmt!r}; "
-                f"it takes {', '.join(sorted(formats))}"
-            )
+        if not isinstance(self.options, dict):
+            raise ConfigError("encode.options must be a mapping of encoder option to value")
+        if self.maxrate is not None and self.bufsize is None:
+            raise ConfigError("maxrate needs bufsize (the rate control buffer), as in ffmpeg")
+        if self.gop is not None and self.gop < 1:
+            raise ConfigError(f"gop must be at least 1, got {self.gop}")
+        encoders.check(self.codec, self.pix_fmt, self._rated(), self._others())
 
     @property
-    def options(self) -> dict[str, str]:
-        options = {}
-        if self.crf is not None:
-            options["crf"] = str(self.crf)
-        if self.preset:
-            options["preset"] = self.preset
-        if self.tune:
-            options["tune"] = self.tune
-        return options
+    def av_options(self) -> dict[str, str]:
+        """The options for FFmpeg's encoder, as ffmpeg's command line would set them."""
+        return {**self._rated(), **self._others()}
+
+    def _rated(self) -> dict[str, str]:
+        values = {"crf": None if self.bitrate is not None else self.crf, "preset": self.preset, "tune": self.tune}
+        has = encoders.choices(self.codec)
+        return {key: _text(value) for key, value in values.items() if value not in (None, "") and key in has}
+
+    def _others(self) -> dict[str, str]:
+        values = {"g": self.gop, "b": self.bitrate, "maxrate": self.maxrate, "bufsize": self.bufsize}
+        chosen = {key: _text(value) for key, value in values.items() if value is not None}
+        return {**chosen, **{str(key): _text(value) for key, value in self.options.items()}}
+
+
+def _text(value: object) -> str:
+    """An option value as FFmpeg reads it: 18.0 as ``18``."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def check_muxer(path: Path) -> None:
@@ -114,7 +130,7 @@ class VideoWriter:
         except (av.FFmpegError, ValueError) as exc:
             raise OutputError(redact(f"cannot write {path}: {exc}")) from None
         rate = info.average_rate or Fraction(25)
-        self.video = self.container.add_stream(settings.codec, rate=rate, options=settings.options)
+        self.video = self.container.add_stream(settings.codec, rate=rate, options=settings.av_options)
         self.video.width, self.video.height = encoded_size(settings, width or info.width, info.height)
         self.video.pix_fmt = settings.pix_fmt
         self.video.time_base = info.time_base
@@ -125,6 +141,8 @@ class VideoWriter:
         self._fallback_step = int(round(1 / (rate * info.time_base))) or 1
         self._copies = add_copies(self.container, copy_streams)
         self.frames = 0
+        self.repaired = 0  # frames whose pts did not increase, moved just past the one before
+        self._last_pts: int | None = None
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -145,6 +163,10 @@ class VideoWriter:
         """Encode a PyAV frame as it is (the plain-transcode path of ``vstream bench``)."""
         if frame.pts is None:
             frame.pts = self.frames * self._fallback_step
+        if self._last_pts is not None and frame.pts <= self._last_pts:  # muxers need increasing pts
+            frame.pts = self._last_pts + 1
+            self.repaired += 1
+        self._last_pts = frame.pts
         # The pts are in the input's time base, which the codec context keeps; the stream's
         # changes to the muxer's (1/1000 for Matroska) once the first packet is muxed.
         frame.time_base = self.video.codec_context.time_base
@@ -162,6 +184,10 @@ class VideoWriter:
         """Drain the encoder and close the file (idempotent)."""
         if self.container is None:
             return
+        if self.repaired:
+            log.warning("%d frames had out-of-order or repeated timestamps; each was moved just past "
+                        "the frame before it", self.repaired)
+            self.repaired = 0
         try:
             self.container.mux(self.video.encode(None))
         finally:

@@ -23,7 +23,7 @@ import numpy as np
 from . import colour, pyramid, stopping
 from .actors import LocalRunner, RayRunner, Runner
 from .config import CleanConfig
-from .decode import VideoReader, is_image, read_image
+from .decode import Selection, VideoReader, is_image, read_image
 from .encode import VideoWriter, check_muxer
 from .frame import Frame
 from .infer import InterferenceModel, providers_for
@@ -124,12 +124,14 @@ def clean_video(
     on_frame: ProgressFn | None = None,
     span: Span | None = None,
     overwrite: bool = True,
+    selection: Selection = Selection(),
 ) -> CleanReport:
     """Clean a video file (or any URL FFmpeg reads) into ``output``.
 
     ``on_start(total_frames)`` is called once the input is open (0 if unknown); ``on_frame(n)``
     after every ``n`` frames encoded. ``span``: only that segment of the input, video only,
-    after its warm-up frames (:mod:`vstream.split`). Ctrl-C (KeyboardInterrupt) stops reading,
+    after its warm-up frames (:mod:`vstream.split`); ``selection``: a part of the input, with or
+    without its audio (ignored with a ``span``, which has no audio). Ctrl-C (KeyboardInterrupt) stops reading,
     finishes the frames in flight and finalises a playable ``<output>.partial<ext>`` (numbered,
     ``.partial-2``, if that exists: a partial file is never replaced); nothing is ever left
     under ``output`` unless the run completed. Without ``overwrite``, a file that appeared under
@@ -138,7 +140,7 @@ def clean_video(
     killed run are removed first.
     """
     start = time.perf_counter()
-    with VideoReader(source) as reader:
+    with VideoReader(source, audio=selection.audio) as reader:
         check_writable(output, source)
         check_muxer(output)
         remove_stale_staging(output)
@@ -147,11 +149,11 @@ def clean_video(
         startup_s = time.perf_counter() - start
         info = reader.info
         if on_start:
-            on_start(info.frames if span is None else span.frames)
+            on_start(selection.frames(info.frames, info.duration_s) if span is None else span.frames)
         staging = staging_path(output)
         stages = CleanStages(runner, ResidualSmoother(config.temporal), config, compare)
         sink = _FileSink(reader, config, staging, on_frame, span, compare)
-        decoded = reader.items() if span is None else reader.items(False, span.warmup_pts, span.end_pts)
+        decoded = reader.selected(selection) if span is None else reader.items(False, span.warmup_pts, span.end_pts)
         items = Prefetcher(decoded, depth=8, name="vstream-decode")
         try:
             try:

@@ -104,11 +104,12 @@ def segment_path(output: Path, index: int) -> Path:
     return output.with_name(f".{output.stem}.seg{index:04d}{output.suffix}")
 
 
-def join(source: str, segments: list[Path], output: Path) -> None:
+def join(source: str, segments: list[Path], output: Path, audio: bool = True) -> None:
     """Write ``output`` (atomically) from the video packets of ``segments``, in order, and the
-    audio and subtitle packets of ``source``, interleaved by time; nothing is re-encoded."""
+    audio (unless ``audio`` is False) and subtitle packets of ``source``, interleaved by time;
+    nothing is re-encoded."""
     try:
-        with atomic_output(output) as staged, VideoReader(source) as reader, av.open(str(staged.path), "w") as out:
+        with atomic_output(output) as staged, VideoReader(source, audio=audio) as reader, av.open(str(staged.path), "w") as out:
             with av.open(str(segments[0])) as first:
                 video = out.add_stream_from_template(first.streams.video[0])
             copies = add_copies(out, reader.copy_streams)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import click
 
 from ..archive import DEFAULT_SEGMENT_S, Progress, clean_archive, is_archive_spec
-from ..config import CleanConfig, load_config
-from ..decode import is_image
-from ..errors import OutputError, redact
+from ..config import CleanConfig, load_config, shipped_presets
+from ..decode import Selection, is_image
+from ..encode import EncodeSettings
+from ..errors import ConfigError, OutputError, redact
 from ..model_contract import KINDS
 from ..live import LiveOptions, clean_live, is_live
 from ..pipeline import CleanReport, clean_still, clean_video, default_output
-from .common import (EXIT_INTERRUPTED, FrameProgress, graceful_stop, quiet_option, setup_logging, status, user_errors,
-                     verbose_option)
+from .common import (EXIT_INTERRUPTED, FrameProgress, eta_text, graceful_stop, quiet_option, setup_logging, status,
+                     user_errors, verbose_option)
+from .params import KeyValue, Time
+from .progress import FORMATS, ProgressStream
 
 LIVE_PRESET = "live"
 
@@ -51,15 +55,59 @@ def live_options(command):
     return command
 
 
+ENCODE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EncodeSettings)}
+
+
+def encoder_options(command):
+    """The encoder's options, named as in ffmpeg."""
+    for option in reversed((
+        click.option("--codec", help=f"Video encoder, as ffmpeg's -c:v (libx264, libx265, libvpx-vp9, ...). "
+                                     f"Default: {ENCODE_DEFAULTS['codec']}, or the -c config's."),
+        click.option("--crf", type=click.FloatRange(min=0),
+                     help=f"Constant rate factor (quality), as ffmpeg's -crf; its range depends on the encoder "
+                          f"(libx264 0-51, libvpx-vp9 0-63). Default: {ENCODE_DEFAULTS['crf']}, or the -c config's."),
+        click.option("--preset", "encoder_preset",
+                     help=f"Encoder speed preset, as ffmpeg's -preset (libx264: ultrafast ... veryslow). "
+                          f"Default: {ENCODE_DEFAULTS['preset']}, or the -c config's."),
+        click.option("--tune", help="Encoder tuning, as ffmpeg's -tune (libx264: film, animation, grain, zerolatency, ...)."),
+        click.option("-g", "--gop", type=click.IntRange(min=1), help="Frames from one keyframe to the next, as ffmpeg's -g."),
+        click.option("-b:v", "--bitrate", help="Average bitrate instead of --crf, as ffmpeg's -b:v (4M, 800k)."),
+        click.option("--maxrate", help="Peak bitrate, as ffmpeg's -maxrate; needs --bufsize. Caps --crf or --bitrate."),
+        click.option("--bufsize", help="Rate control buffer, as ffmpeg's -bufsize (e.g. twice --maxrate)."),
+        click.option("--pix-fmt", help=f"Output pixel format, as ffmpeg's -pix_fmt. Default: {ENCODE_DEFAULTS['pix_fmt']}."),
+        click.option("--x264-params", help="libx264's own options, as ffmpeg's -x264-params (keyint=60:aq-mode=3)."),
+        click.option("--encoder-opt", type=KeyValue(), multiple=True,
+                     help="Any option of the encoder, passed as it is (repeatable): --encoder-opt rc-lookahead=20."),
+    )):
+        command = option(command)
+    return command
+
+
+def file_options(command):
+    """Options for files, not live input: the part to clean (as ffmpeg's input options), progress for programs."""
+    for option in reversed((
+        click.option("-ss", "--start", type=Time(), default=0.0, help="Start this far into INPUT (seconds or [HH:]MM:SS), as ffmpeg's -ss."),
+        click.option("-t", "--duration", type=Time(positive=True), help="Clean only this long a part (seconds or [HH:]MM:SS), as ffmpeg's -t."),
+        click.option("-an", "--no-audio", is_flag=True, help="Drop the audio, as ffmpeg's -an."),
+        click.option("--progress", "progress_target", metavar="TARGET",
+                     help="Also write progress for programs, as ffmpeg's -progress: to a file, - (stdout) or pipe:N."),
+        click.option("--progress-format", type=click.Choice(FORMATS), default="kv", show_default=True,
+                     help="kv: key=value lines, a block ending in progress=continue|end; json: a JSON object a line."),
+    )):
+        command = option(command)
+    return command
+
+
 @click.command("clean")
 @click.argument("source", metavar="INPUT")
 @click.option("-o", "--output", type=click.Path(),
               help="Output file. Default: INPUT's name with .clean before the extension. Live: a "
                    "file name for the segments, rtsp://… or rtmp://… to push to, or - for MPEG-TS on stdout.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-@click.option("-c", "--config", "preset",
-              help="Preset name (default, dashcam, live, shadow, water, occlusion) or a YAML file; the flags below override it. "
-                   "Default: live for live input, else default.")
+@click.option("-c", "--config", "preset", metavar="CONFIG",
+              help="Settings file (.yaml) or built-in profile (default, dashcam, live, shadow, water, occlusion) "
+                   "for the cleaner and the encoder; the flags below override it. Default: live for live input, "
+                   "else default. Not the encoder's speed: that is --preset.")
 @click.option("--kind", type=click.Choice(KINDS), help="Interference to remove (picks the shipped model).")
 @click.option("--model", type=click.Path(path_type=Path), help="An .onnx model instead of the shipped one.")
 @click.option("--strength", type=click.FloatRange(0, 1), help="0 keeps the input, 1 removes the full layer.")
@@ -69,10 +117,8 @@ def live_options(command):
 @click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process, no Ray). Default: in-process on up to 2 cores, else one per core.")
 @click.option("--address", help="Join an existing Ray cluster (auto, ray://host:10001) instead of starting one.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="ONNX Runtime device (cuda needs onnxruntime-gpu).")
-@click.option("--codec", help="Video encoder, as ffmpeg's -c:v (libx264, libx265, libvpx-vp9, ...).")
-@click.option("--crf", type=click.IntRange(0, 63), help="Constant rate factor, as ffmpeg's -crf.")
-@click.option("--preset", "encoder_preset", help="Encoder preset, as ffmpeg's -preset (ultrafast ... veryslow).")
-@click.option("--pix-fmt", help="Output pixel format, as ffmpeg's -pix_fmt.")
+@encoder_options
+@file_options
 @click.option("--compare", is_flag=True, help="Write INPUT | CLEANED side by side, to judge the result.")
 @click.option("--suffix", default="", help="Archives: added to each output's name (OUTDIR mirrors the input tree).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Archives: files or segments cleaned at once (default: the cluster's CPUs).")
@@ -83,8 +129,10 @@ def live_options(command):
 @quiet_option
 @verbose_option
 def clean_command(source, output, overwrite, preset, kind, model, strength, residual_floor, max_side, workers, address,
-                  device, codec, crf, encoder_preset, pix_fmt, compare, suffix, jobs, segment_seconds, live, listen, rtsp_transport,
-                  open_timeout, read_timeout, max_retries, retry_for, max_wait, segment_time, stats, quiet, verbose) -> None:
+                  device, codec, crf, encoder_preset, tune, gop, bitrate, maxrate, bufsize, pix_fmt, x264_params,
+                  encoder_opt, start, duration, no_audio, progress_target, progress_format, compare, suffix, jobs,
+                  segment_seconds, live, listen, rtsp_transport, open_timeout, read_timeout, max_retries, retry_for,
+                  max_wait, segment_time, stats, quiet, verbose) -> None:
     """Remove the interference layer from INPUT: a video file, an image, a URL FFmpeg reads,
     many files (a folder, a quoted glob, or @list.txt) with -o OUTDIR, or a live feed
     (rtsp://, rtsps://, rtmp://, srt://, udp://, or - for a stream on stdin).
@@ -93,6 +141,7 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
     Examples:
       vstream clean dashcam.mp4                    -> dashcam.clean.mp4
       vstream clean shop.mov -c dashcam --crf 20 -o out.mp4
+      vstream clean long.mp4 -ss 1:30 -t 20 -an -b:v 4M --maxrate 6M --bufsize 8M
       vstream clean rainy.mp4 -c water             -> raindrops: the water model and its preset
       vstream clean photo.jpg --compare            -> photo.compare.jpg
       vstream clean /archive/2024 -o /clean/2024   -> every video, same tree, resumable
@@ -101,15 +150,26 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
     """
     setup_logging(quiet, verbose)
     live = is_live(source) if live is None else live
+    if crf is not None and bitrate is not None:
+        raise click.UsageError("--crf and --bitrate are alternatives: give one")
+    extra = dict(encoder_opt) | ({"x264-params": x264_params} if x264_params else {})
+    selection = Selection(start, duration, audio=not no_audio)
     with user_errors(), graceful_stop():
+        if encoder_preset in shipped_presets():
+            raise ConfigError(f"--preset {encoder_preset} is the encoder's speed preset; "
+                              f"for the {encoder_preset} settings use -c {encoder_preset}")
         config = load_config(preset or (LIVE_PRESET if live else "default"), {
             "kind": kind, "model": str(model) if model else None, "strength": strength,
             "residual_floor": residual_floor, "max_side": max_side, "workers": workers, "device": device, "encode.codec": codec,
-            "encode.crf": crf, "encode.preset": encoder_preset, "encode.pix_fmt": pix_fmt,
+            "encode.crf": crf, "encode.preset": encoder_preset, "encode.tune": tune, "encode.pix_fmt": pix_fmt,
+            "encode.gop": gop, "encode.bitrate": bitrate, "encode.maxrate": maxrate, "encode.bufsize": bufsize,
+            "encode.options": extra or None,
         })
         if live:
             if compare:
                 raise click.UsageError("--compare is for files, not live input")
+            if selection != Selection() or progress_target:
+                raise click.UsageError("-ss, -t, -an and --progress are for files, not live input")
             if output is None:
                 raise click.UsageError("live input needs -o: a file name for segments, rtsp://… or -")
             if listen and not source.lower().startswith("rtsp://"):
@@ -122,7 +182,8 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
         if is_archive_spec(source):
             if output is None:
                 raise click.UsageError("cleaning many files needs -o OUTDIR")
-            clean_many(source, output, config, suffix, address, jobs, segment_seconds, quiet)
+            clean_many(source, output, config, suffix, address, jobs, segment_seconds, quiet, selection,
+                       _progress_stream(progress_target, progress_format))
             return
         output = output or default_output(source, compare)
         if output.exists() and not output.is_dir() and not overwrite:  # a folder: check_writable says so
@@ -130,10 +191,10 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
         if is_image(source):
             report = clean_still(source, output, config, compare, overwrite)
         else:
-            progress = FrameProgress(quiet, "cleaning")
+            progress = FrameProgress(quiet, "cleaning", _progress_stream(progress_target, progress_format))
             try:
-                report = clean_video(source, output, config, compare=compare, address=address,
-                                     on_start=progress.start, on_frame=progress.advance, overwrite=overwrite)
+                report = clean_video(source, output, config, compare=compare, address=address, on_start=progress.start,
+                                     on_frame=progress.advance, overwrite=overwrite, selection=selection)
             finally:
                 progress.close()
         _summary(source, output, report, quiet)
@@ -157,13 +218,20 @@ def _summary(source: str, requested: Path, report: CleanReport, quiet: bool) -> 
            f"({report.fps:.1f} fps)", quiet)
 
 
+def _progress_stream(target: str | None, fmt: str) -> ProgressStream | None:
+    return ProgressStream(target, fmt) if target else None
+
+
 PROGRESS_EVERY_S = 10.0
 
 
 def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, address: str | None,
-               jobs: int | None, segment_s: float, quiet: bool) -> None:
+               jobs: int | None, segment_s: float, quiet: bool, selection: Selection = Selection(),
+               stream: ProgressStream | None = None) -> None:
     """Archive mode: a line per finished file, the whole job's progress every
-    :data:`PROGRESS_EVERY_S` at most, a summary, exit code 123 if any file failed."""
+    :data:`PROGRESS_EVERY_S` at most (and to ``stream`` at every step), a summary, exit code 123
+    if any file failed."""
+    last: dict[str, object] = {}
     last_line = time.monotonic()
 
     def on_file(source: str, result: dict) -> None:
@@ -174,12 +242,21 @@ def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, addres
 
     def on_progress(progress: Progress) -> None:
         nonlocal last_line
+        if stream is not None:
+            last.update(files=progress.files_done, total_files=progress.files_total, frame=progress.frames_done,
+                        total_frames=progress.frames_total, fps=round(progress.fps, 2),
+                        elapsed_s=round(progress.seconds, 2))
+            stream.update(last)
         if time.monotonic() - last_line >= PROGRESS_EVERY_S:
             last_line = time.monotonic()
             status(progress_line(progress), quiet)
 
-    report = clean_archive(spec, outdir, config, suffix=suffix, address=address, jobs=jobs, segment_s=segment_s,
-                           on_file=on_file, on_progress=on_progress)
+    try:
+        report = clean_archive(spec, outdir, config, suffix=suffix, address=address, jobs=jobs, segment_s=segment_s,
+                               on_file=on_file, on_progress=on_progress, selection=selection)
+    finally:
+        if stream is not None:
+            stream.close(last)
     hours = report.footage_s / 3600
     status(
         f"{'interrupted (the same command resumes): ' if report.interrupted else ''}"
@@ -196,9 +273,7 @@ def progress_line(progress: Progress) -> str:
     line = (f"progress: {progress.files_done}/{progress.files_total} files, "
             f"{progress.frames_done}/{progress.frames_total} frames, {progress.fps:.1f} fps")
     if progress.eta_s is not None:
-        minutes, seconds = divmod(int(progress.eta_s), 60)
-        hours, minutes = divmod(minutes, 60)
-        line += f", ETA {hours}h{minutes:02d}m" if hours else f", ETA {minutes}m{seconds:02d}s"
+        line += f", ETA {eta_text(progress.eta_s)}"
     return line
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import click
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..errors import VStreamError, redact
 from ..stopping import stop_on_signals
+from .progress import ProgressStream
 
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
@@ -61,24 +65,63 @@ def graceful_stop() -> Iterator[None]:
         raise SystemExit(EXIT_INTERRUPTED) from None
 
 
-class FrameProgress:
-    """tqdm bar on stderr with frames, fps and ETA; silent with ``quiet``."""
+PLAIN_EVERY_S = 5.0
 
-    def __init__(self, quiet: bool, description: str) -> None:
+
+class FrameProgress:
+    """Frames, fps and ETA on stderr: a tqdm bar on a terminal, else (a log, CI) a plain line every
+    :data:`PLAIN_EVERY_S` seconds; silent with ``quiet``. ``stream``: the same for programs."""
+
+    def __init__(self, quiet: bool, description: str, stream: ProgressStream | None = None) -> None:
         self._quiet = quiet
         self._description = description
+        self._stream = stream
         self._bar: tqdm | None = None
+        self._logs = ExitStack()
+        self._total = self._done = 0
+        self._started = self._last_line = time.monotonic()
 
     def start(self, total: int) -> None:
-        self._bar = tqdm(
-            total=total or None, unit="frame", desc=self._description, disable=self._quiet,
-            dynamic_ncols=True, smoothing=0.1,
-        )
+        self._total = total
+        self._started = self._last_line = time.monotonic()
+        if not self._quiet and sys.stderr.isatty():
+            self._bar = tqdm(total=total or None, unit="frame", desc=self._description, dynamic_ncols=True, smoothing=0.1)
+            self._logs.enter_context(logging_redirect_tqdm())  # warnings above the bar, not through it
 
     def advance(self, n: int) -> None:
+        self._done += n
         if self._bar is not None:
             self._bar.update(n)
+        elif not self._quiet and time.monotonic() - self._last_line >= PLAIN_EVERY_S:
+            self._last_line = time.monotonic()
+            status(self.line())
+        if self._stream is not None:
+            self._stream.update(self.values())
+
+    def values(self) -> dict[str, object]:
+        """``frame``, ``total_frames`` (0: unknown), ``fps``, ``elapsed_s``: what ``--progress`` writes."""
+        elapsed = time.monotonic() - self._started
+        fps = self._done / elapsed if elapsed > 0 else 0.0
+        return {"frame": self._done, "total_frames": self._total, "fps": round(fps, 2), "elapsed_s": round(elapsed, 2)}
+
+    def line(self) -> str:
+        """``cleaning: 120/250 frames, 31.0 fps, ETA 0m04s``."""
+        values = self.values()
+        line = f"{self._description}: {self._done}/{self._total or '?'} frames, {values['fps']:.1f} fps"
+        if self._total and values["fps"]:
+            line += f", ETA {eta_text(max(0, self._total - self._done) / values['fps'])}"
+        return line
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+        self._logs.close()
+        if self._stream is not None:
+            self._stream.close(self.values())
+
+
+def eta_text(seconds: float) -> str:
+    """``1h05m`` or ``4m09s``."""
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
