@@ -406,6 +406,7 @@ def test_discontinuity_finishes_frames_in_flight_then_restarts_smoothing(dimming
         runner.close()
     assert [getattr(item, "index", "gap") for item in emitted] == [0, 1, 2, "gap", 3]
     assert resets == [3]  # after the three frames before the gap were finished
+    assert stages.schedule.keys == 2  # the network ran on the first frame and on the first after the gap
 
 
 def test_rebased_timestamps_increase_across_reconnects():

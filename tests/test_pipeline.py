@@ -12,6 +12,7 @@ import pytest
 from vstream.config import load_config
 from vstream.errors import OutputError
 from vstream.pipeline import clean_still, clean_video, default_output
+from vstream.stagetimes import STAGES
 
 from media import audio_packets, make_clip, read_video, synthetic_frame
 
@@ -44,6 +45,16 @@ def test_identity_model_leaves_footage_unchanged(clip, identity_model, tmp_path)
     src, dst = read_video(clip)[0], read_video(out)[0]
     mse = np.mean([(a.astype(float) - b) ** 2 for a, b in zip(src, dst)])
     assert 10 * np.log10(255**2 / mse) > 38
+
+
+def test_network_runs_on_key_frames_only_and_stages_are_timed(clip, dimming_model, tmp_path):
+    every = clean_video(str(clip), tmp_path / "every.mp4", config_for(dimming_model, workers=0, **{"schedule.max_gap": 1}))
+    keyed_config = config_for(dimming_model, workers=0, **{"schedule.max_gap": 4, "schedule.threshold": 1.0})
+    keyed = clean_video(str(clip), tmp_path / "keyed.mp4", keyed_config)
+    assert every.inferred == 30 and keyed.inferred == 8 and keyed.frames == 30  # frames 0, 4, ..., 28
+    src, dst = read_video(clip)[0], read_video(tmp_path / "keyed.mp4")[0]
+    assert all(np.mean(b) < np.mean(a) - 5 for a, b in zip(src, dst))  # carried frames are cleaned too
+    assert set(keyed.stage_ms) == set(STAGES) and all(ms > 0 for ms in keyed.stage_ms.values())
 
 
 def test_worker_count_does_not_change_frames(clip, dimming_model, tmp_path):

@@ -18,6 +18,7 @@ from vstream.cli.clean import progress_line
 from vstream.config import load_config
 from vstream.decode import VideoReader
 from vstream.pipeline import clean_video
+from vstream.schedule import ScheduleConfig
 from vstream.split import join, plan, segment_path, warmup_frames
 from vstream.temporal import SmoothingConfig
 
@@ -58,9 +59,15 @@ def max_difference(a: Path, b: Path) -> int:
 
 
 def test_warmup_brings_the_worst_case_error_under_half_a_level():
-    assert warmup_frames(SmoothingConfig(alpha=0.4)) == 14
+    every_frame = ScheduleConfig(max_gap=1)
+    assert warmup_frames(SmoothingConfig(alpha=0.4), every_frame) == 14
     assert 510 * 0.6**14 < 0.5 < 510 * 0.6**13
-    assert warmup_frames(SmoothingConfig(alpha=1.0)) == 0
+    assert warmup_frames(SmoothingConfig(alpha=1.0), every_frame) == 0
+
+
+def test_warmup_reaches_back_to_a_key_frame_the_whole_file_also_picks():
+    assert warmup_frames(SmoothingConfig(alpha=0.4), ScheduleConfig(max_gap=4)) == 14 + 3
+    assert warmup_frames(SmoothingConfig(alpha=1.0), ScheduleConfig(max_gap=6)) == 5
 
 
 def test_progress_line_gives_files_frames_fps_and_eta():
@@ -80,6 +87,7 @@ def test_segments_start_at_keyframes_with_warmup_before(clip):
     step = spans[0].end_pts // spans[0].frames  # constant frame rate: pts per frame
     assert spans[0].warmup_pts == spans[0].start_pts == 0
     assert all(s.start_pts - s.warmup_pts == 14 * step for s in spans[1:])
+    assert all(s.first_index * step == s.warmup_pts for s in spans)  # numbered as in the whole file
     assert plan(str(clip), 0, 14)[0] is None and plan(str(clip), 3.0, 14)[0] is None  # not worth it
 
 

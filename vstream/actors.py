@@ -20,6 +20,7 @@ import numpy as np
 from . import stopping
 from .errors import VStreamError
 from .infer import InterferenceModel
+from .stagetimes import StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,21 @@ class LocalRunner:
     """One in-process ORT session on a background thread (no Ray): still images and ``--workers 0``.
 
     ORT releases the GIL, so decode and encode keep running on the other threads meanwhile.
+    The network's time goes to ``times`` (stage ``infer``).
     """
 
-    def __init__(self, model_path: Path, threads: int, providers: list[str]) -> None:
+    def __init__(self, model_path: Path, threads: int, providers: list[str], times: StageTimes | None = None) -> None:
         self.model = InterferenceModel(model_path, threads=threads, providers=providers)
+        self.times = times or StageTimes()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vstream-infer")
         self._pending: deque[Future] = deque()
 
     def submit(self, small: np.ndarray) -> None:
-        self._pending.append(self._pool.submit(self.model.residual, small))
+        self._pending.append(self._pool.submit(self._residual, small))
+
+    def _residual(self, small: np.ndarray) -> np.ndarray:
+        with self.times.timing("infer"):
+            return self.model.residual(small)
 
     def next_result(self) -> np.ndarray:
         return self._pending.popleft().result()

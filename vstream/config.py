@@ -18,6 +18,7 @@ import yaml
 from .encode import EncodeSettings
 from .errors import ConfigError
 from .model_contract import KINDS
+from .schedule import ScheduleConfig
 from .temporal import SmoothingConfig
 
 
@@ -30,7 +31,8 @@ class CleanConfig:
     (0 = in-process, no Ray; None = chosen from the cores). ``batch``: frames per Ray call.
     ``max_in_flight``: frames submitted and not yet encoded (None = two batches per worker).
     ``residual_floor``: corrections smaller than this (0..1) are dropped as network noise
-    (:func:`vstream.reconstruct.removal`).
+    (:func:`vstream.reconstruct.removal`). ``schedule``: which frames the network runs on
+    (:mod:`vstream.schedule`).
     """
 
     kind: str = "reflection"
@@ -44,6 +46,7 @@ class CleanConfig:
     batch: int = 4
     max_in_flight: int | None = None
     temporal: SmoothingConfig = field(default_factory=SmoothingConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     encode: EncodeSettings = field(default_factory=EncodeSettings)
 
     def __post_init__(self) -> None:

@@ -154,9 +154,10 @@ class VideoReader:
             raise DecodeError(f"cannot read {self.name}: {_reason(exc)}") from None
 
     def items(
-        self, passthrough: bool = True, first_pts: int | None = None, end_pts: int | None = None
+        self, passthrough: bool = True, first_pts: int | None = None, end_pts: int | None = None, first_index: int = 0
     ) -> Iterator[Frame | av.Packet]:
-        """Decoded frames (and pass-through packets) in demux order.
+        """Decoded frames (and pass-through packets) in demux order, numbered from ``first_index``
+        (a segment's frames as in the whole file).
 
         ``first_pts``/``end_pts`` (in the video stream's time base) limit the frames to
         ``first_pts <= pts < end_pts``: decoding starts at the keyframe at or before
@@ -187,7 +188,7 @@ class VideoReader:
                     if index == 0:
                         self.rotation = int(frame.rotation or 0)
                         self.colour_tags = {k: getattr(frame, k) for k in COLOUR_TAGS}
-                    yield _to_frame(frame, index)
+                    yield _to_frame(frame, first_index + index)
                     index += 1
         except av.FFmpegError as exc:  # a truncated or corrupt container: keep what decoded
             self.decode_errors += 1

@@ -11,7 +11,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
@@ -30,7 +30,9 @@ from .infer import InterferenceModel, providers_for
 from .errors import OutputError
 from .outputs import atomic_output, check_writable, partial_path, publish, remove_stale_staging, staging_path
 from .reconstruct import apply_residual_i420, clean_image
+from .schedule import KeySchedule, carry
 from .split import Span
+from .stagetimes import StageTimes
 from .temporal import ResidualSmoother
 from .threads import Consumer, Prefetcher
 
@@ -49,6 +51,8 @@ class CleanReport:
     scene_cuts: int = 0
     decode_errors: int = 0
     interrupted: bool = False
+    inferred: int = 0  # frames the network ran on (the others carried a key frame's result)
+    stage_ms: dict[str, float] = field(default_factory=dict)  # ms per frame written, of each stage
 
     @property
     def fps(self) -> float:
@@ -86,12 +90,15 @@ def resolve_workers(config: CleanConfig) -> int:
     return 0 if cores <= IN_PROCESS_UP_TO_CORES else cores
 
 
-def open_runner(config: CleanConfig, workers: int, address: str | None = None) -> Runner:
-    """Start the inference workers for ``config``: in-process for ``workers == 0``, else a pool of
-    Ray actors taking ``config.batch`` frames a call (checks the device first)."""
+def open_runner(
+    config: CleanConfig, workers: int, address: str | None = None, times: StageTimes | None = None
+) -> Runner:
+    """Start the inference workers for ``config``: in-process for ``workers == 0`` (its network
+    time added to ``times``), else a pool of Ray actors taking ``config.batch`` frames a call
+    (checks the device first)."""
     providers = providers_for(config.device)
     if workers == 0:
-        return LocalRunner(config.model_path(), config.threads_per_worker, providers)
+        return LocalRunner(config.model_path(), config.threads_per_worker, providers, times)
     return RayRunner(config.model_path(), workers, config.threads_per_worker, providers, address, config.batch)
 
 
@@ -145,16 +152,18 @@ def clean_video(
         check_muxer(output)
         remove_stale_staging(output)
         workers = resolve_workers(config)
-        runner = open_runner(config, workers, address)
+        times = StageTimes()
+        runner = open_runner(config, workers, address, times)
         startup_s = time.perf_counter() - start
         info = reader.info
         if on_start:
             on_start(selection.frames(info.frames, info.duration_s) if span is None else span.frames)
         staging = staging_path(output)
-        stages = CleanStages(runner, ResidualSmoother(config.temporal), config, compare)
-        sink = _FileSink(reader, config, staging, on_frame, span, compare)
-        decoded = reader.selected(selection) if span is None else reader.items(False, span.warmup_pts, span.end_pts)
-        items = Prefetcher(decoded, depth=8, name="vstream-decode")
+        stages = CleanStages(runner, ResidualSmoother(config.temporal), config, compare, times)
+        sink = _FileSink(reader, config, staging, on_frame, span, compare, times)
+        decoded = (reader.selected(selection) if span is None
+                   else reader.items(False, span.warmup_pts, span.end_pts, span.first_index))
+        items = Prefetcher(times.timed("decode", decoded), depth=8, name="vstream-decode")
         try:
             try:
                 interrupted = stages.run(items, sink.put, default_in_flight(config, workers))
@@ -176,6 +185,7 @@ def clean_video(
     return CleanReport(
         final, sink.frames_written, time.perf_counter() - start, startup_s,
         info.duration_s or 0.0, stages.smoother.cuts, reader.decode_errors, interrupted,
+        stages.schedule.keys, times.ms_per_frame(sink.frames_written),
     )
 
 
@@ -201,13 +211,23 @@ Item = Frame | av.Packet | Discontinuity
 class CleanStages:
     """pyramid → infer → smooth → reconstruct over a stream of frames, in order, with a hard cap
     on frames submitted and not yet finished. Shared by the file and the live pipelines, which
-    differ only in their sources and sinks."""
+    differ only in their sources and sinks.
 
-    def __init__(self, runner: Runner, smoother: ResidualSmoother, config: CleanConfig, compare: bool = False) -> None:
+    The network runs only on the key frames of ``config.schedule`` (:mod:`vstream.schedule`);
+    the others carry the last key frame's residual. Each stage's time is added to ``times``.
+    """
+
+    def __init__(
+        self, runner: Runner, smoother: ResidualSmoother, config: CleanConfig, compare: bool = False,
+        times: StageTimes | None = None,
+    ) -> None:
         self.runner = runner
         self.smoother = smoother
+        self.schedule = KeySchedule(config.schedule, config.temporal.scene_cut)
         self.config = config
         self.compare = compare
+        self.times = times or StageTimes()
+        self._key_residual: np.ndarray | None = None
 
     def run(self, items: Iterable[Item], emit: Callable[[Item], None], max_in_flight: int) -> bool:
         """Clean every frame of ``items`` and ``emit`` it (other items pass through in order).
@@ -216,15 +236,19 @@ class CleanStages:
         finished and emitted, unless a further signal hurries the stop (:mod:`vstream.stopping`).
         Returns whether it was interrupted.
         """
-        in_flight: deque[tuple[Frame, np.ndarray, list[tuple[int, int]]]] = deque()
+        in_flight: deque[tuple[Frame, np.ndarray, list[tuple[int, int]], np.ndarray | None]] = deque()
         interrupted = False
         try:
             for item in items:
                 if isinstance(item, Frame):
-                    shapes = _shapes(item.size, self.config.max_side)
-                    small = pyramid.downsample_i420(item.i420, len(shapes) - 1)
-                    self.runner.submit(small)
-                    in_flight.append((item, small, shapes))
+                    with self.times.timing("pyramid"):
+                        shapes = _shapes(item.size, self.config.max_side)
+                        small = pyramid.downsample_i420(item.i420, len(shapes) - 1)
+                    with self.times.timing("schedule"):
+                        where = self.schedule.plan(item.index, small)
+                    if where is None:
+                        self.runner.submit(small)
+                    in_flight.append((item, small, shapes, where))
                     if len(in_flight) >= max_in_flight:
                         emit(self._finish(*in_flight.popleft()))
                     continue
@@ -232,6 +256,7 @@ class CleanStages:
                     while in_flight:
                         emit(self._finish(*in_flight.popleft()))
                     self.smoother.reset()
+                    self.schedule.reset()
                 emit(item)
         except KeyboardInterrupt:
             interrupted = True
@@ -243,10 +268,19 @@ class CleanStages:
             interrupted = True
         return interrupted
 
-    def _finish(self, frame: Frame, small: np.ndarray, shapes: list[tuple[int, int]]) -> Frame:
-        residual = self.smoother.smooth(small, self.runner.next_result())
-        cleaned = apply_residual_i420(frame.i420, residual, shapes, self.config.strength, self.config.residual_floor)
-        out = colour.hstack(frame.i420, cleaned) if self.compare else cleaned
+    def _finish(self, frame: Frame, small: np.ndarray, shapes: list[tuple[int, int]], where: np.ndarray | None) -> Frame:
+        """``where``: None for a key frame (its result is the runner's next), else :func:`carry`'s map."""
+        if where is None:
+            self._key_residual = self.runner.next_result()
+            raw = self._key_residual
+        else:
+            with self.times.timing("schedule"):
+                raw = carry(self._key_residual, where)
+        with self.times.timing("smooth"):
+            residual = self.smoother.smooth(small, raw)
+        with self.times.timing("reconstruct"):
+            cleaned = apply_residual_i420(frame.i420, residual, shapes, self.config.strength, self.config.residual_floor)
+            out = colour.hstack(frame.i420, cleaned) if self.compare else cleaned
         return Frame(frame.index, frame.pts, frame.time_base, out)
 
 
@@ -258,9 +292,10 @@ class _FileSink:
 
     def __init__(
         self, reader: VideoReader, config: CleanConfig, staging: Path, on_frame: ProgressFn | None, span: Span | None,
-        compare: bool = False,
+        compare: bool = False, times: StageTimes | None = None,
     ) -> None:
         self.reader = reader
+        self.times = times or StageTimes()
         self.config = config
         self.staging = staging
         self.on_frame = on_frame
@@ -295,7 +330,8 @@ class _FileSink:
         if isinstance(item, av.Packet):
             self.writer.copy(item)
             return
-        self.writer.write(item.i420, item.pts)
+        with self.times.timing("encode"):
+            self.writer.write(item.i420, item.pts)
         self.frames_written += 1
         if self.on_frame:
             self.on_frame(1)

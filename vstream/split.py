@@ -23,6 +23,7 @@ from .decode import VideoReader
 from .encode import add_copies
 from .errors import OutputError, redact
 from .outputs import atomic_output
+from .schedule import ScheduleConfig
 from .temporal import SmoothingConfig
 
 # Containers with a seek index, where a seek lands on the keyframe asked for.
@@ -34,15 +35,18 @@ _TOLERANCE = 0.5  # levels: an error below half a level rounds to at most one le
 @dataclass(frozen=True)
 class Span:
     """The input's frames ``start_pts <= pts < end_pts`` (video time base; ``end_pts`` None: to
-    the end), cleaned after warm-up frames from ``warmup_pts`` on; ``frames`` are written."""
+    the end), cleaned after warm-up frames from ``warmup_pts`` on; ``frames`` are written.
+    ``first_index``: the warm-up's first frame's number in the whole file (key frames are chosen
+    by it, :mod:`vstream.schedule`)."""
 
     warmup_pts: int
     start_pts: int
     end_pts: int | None
     frames: int
+    first_index: int = 0
 
 
-def warmup_frames(smoothing: SmoothingConfig) -> int:
+def warmup_frames(smoothing: SmoothingConfig, schedule: ScheduleConfig) -> int:
     """Warm-up frames that bring a segment's smoothed residual within 1/255 of the sequential run's.
 
     A segment's smoother starts from the first warm-up frame's residual instead of the
@@ -55,10 +59,14 @@ def warmup_frames(smoothing: SmoothingConfig) -> int:
     (rows of absolute sum < 1) do not enlarge it, so ``n`` is chosen to bring it under half a
     level, which rounds to at most one level apart.
     The default ``alpha`` of 0.4 needs 14 frames; ``alpha`` 1 (no smoothing) needs none.
+    All that holds once the smoother gets the sequential run's residuals: with key frames
+    scheduled (:mod:`vstream.schedule`) a segment picks the whole file's key frames from its
+    first frame numbered a multiple of ``max_gap`` on, so ``max_gap - 1`` frames more.
     """
+    keys = 0 if schedule.every_frame else schedule.max_gap - 1
     if smoothing.alpha >= 1.0:
-        return 0
-    return math.ceil(math.log(_TOLERANCE / _RESIDUAL_SPAN) / math.log(1.0 - smoothing.alpha))
+        return keys
+    return keys + math.ceil(math.log(_TOLERANCE / _RESIDUAL_SPAN) / math.log(1.0 - smoothing.alpha))
 
 
 def plan(source: str, segment_s: float, warmup: int) -> tuple[list[Span] | None, int, float]:
@@ -93,7 +101,7 @@ def plan(source: str, segment_s: float, warmup: int) -> tuple[list[Span] | None,
         return None, len(order), seconds
     bounds = [bisect_left(order, pts) for pts in starts] + [len(order)]
     spans = [
-        Span(order[max(0, i - warmup)], order[i], order[j] if j < len(order) else None, j - i)
+        Span(order[max(0, i - warmup)], order[i], order[j] if j < len(order) else None, j - i, max(0, i - warmup))
         for i, j in zip(bounds, bounds[1:])
     ]
     return spans, len(order), seconds

@@ -32,6 +32,21 @@ class SmoothingConfig:
                 raise ValueError(f"temporal.{name} must be in (0, 1], got {value}")
 
 
+def luma(small: np.ndarray) -> np.ndarray:
+    """``(h, w)`` uint8 luma of a small level ``(h, w, 3)`` uint8 RGB."""
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+
+
+def change(luma: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Per-pixel absolute change between two same-size uint8 lumas, ``(h, w)`` float32 in [0, 1]."""
+    return cv2.absdiff(luma, previous).astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+def is_cut(change: np.ndarray, scene_cut: float) -> bool:
+    """Whether a :func:`change` map is a scene cut: its mean above ``scene_cut``."""
+    return cv2.mean(change)[0] > scene_cut
+
+
 class ResidualSmoother:
     """Stateful smoother; feed frames in display order.
 
@@ -49,18 +64,18 @@ class ResidualSmoother:
 
     def smooth(self, small: np.ndarray, residual: np.ndarray) -> np.ndarray:
         """Smoothed residual for this frame (same shape and dtype as ``residual``)."""
-        luma = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        previous, self._previous = self._previous, luma
-        if previous is None or previous.shape != luma.shape or self._average is None:
+        current = luma(small)
+        previous, self._previous = self._previous, current
+        if previous is None or previous.shape != current.shape or self._average is None:
             self._average = residual
             return residual
-        change = cv2.absdiff(luma, previous).astype(np.float32) * np.float32(1.0 / 255.0)
-        if cv2.mean(change)[0] > self.config.scene_cut:
+        changed = change(current, previous)
+        if is_cut(changed, self.config.scene_cut):
             self.cuts += 1
             self._average = residual
             return residual
         # Per-pixel weight of the new residual: alpha where still, 1 where the picture moved.
-        moved = np.minimum(change * np.float32(1.0 / self.config.motion), 1.0)[..., None]
+        moved = np.minimum(changed * np.float32(1.0 / self.config.motion), 1.0)[..., None]
         weight = self.config.alpha + (1.0 - self.config.alpha) * moved
         self._average = self._average + weight * (residual - self._average)
         return self._average
