@@ -2,8 +2,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vstream.bench import SizeResult, bench_size, fidelity
+import av
+import numpy as np
+
+from vstream.bench import SizeResult, bench_size, fidelity, schedule_fidelity, still_flicker
 from vstream.config import load_config
+from vstream.stagetimes import STAGES
 
 from media import make_clip
 
@@ -28,4 +32,36 @@ def test_bench_size_reports_both_runs(tmp_path, dimming_model):
     result = bench_size(sample, "360p", 12, replace(config, encode=replace(config.encode, preset="ultrafast")), tmp_path)
     assert isinstance(result, SizeResult) and result.frames == 12
     assert result.transcode.fps > 0 and result.clean.fps > 0 and result.ratio > 0
+    assert result.every_frame.fps > 0 and result.every_frame_ratio > 0
+    assert result.every_frame.inferred == 1 and result.clean.inferred < 1  # the default preset schedules
+    assert result.psnr_vs_every_db > 20 and set(result.clean.stage_ms) == set(STAGES)
     assert result.clean.peak_mb > 10 and result.network_input == "320x180"
+
+
+def test_schedule_fidelity_compares_with_every_frame_inference(tmp_path, dimming_model):
+    clip = make_clip(tmp_path / "in.mp4", frames=12, width=128, height=72)
+    config = load_config("default", {"model": str(dimming_model), "workers": 0})
+    result = schedule_fidelity(clip, config, tmp_path)
+    assert result.frames == 12 and 0 < result.inferred < 1 and 20 < result.psnr_db < float("inf")
+    assert result.flicker_every >= 0 and result.flicker_scheduled >= 0
+
+
+def write_i420(path, frames):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_still_flicker_is_the_change_of_what_was_removed_where_the_input_is_still(tmp_path):
+    still = np.full((72, 64), 120, np.uint8)
+    source = write_i420(tmp_path / "in.mkv", [still] * 4)
+    steady = write_i420(tmp_path / "steady.mkv", [still - 10] * 4)
+    flickering = write_i420(tmp_path / "flicker.mkv", [still - 10 + 4 * (i % 2) for i in range(4)])
+    assert still_flicker(source, steady) == 0
+    assert still_flicker(source, flickering) == 4.0

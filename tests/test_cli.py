@@ -145,3 +145,15 @@ def test_credentials_never_reach_errors(tmp_path, dimming_model):
     assert result.exit_code == 1
     assert "hunter2" not in result.output and "admin:" not in result.output
     assert "rtsp://***@127.0.0.1:9/cam" in result.stderr
+
+
+def test_bench_reports_every_frame_and_scheduled_runs(clip, dimming_model, tmp_path):
+    result = invoke("bench", "--input", clip, "--sizes", "360p", "--frames", "10", "--fidelity", clip,
+                    "--model", dimming_model, "--workers", "0", "--preset", "ultrafast")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "scheduled vs every-frame" in lines[1] and "still-region flicker" in lines[1]
+    assert lines[2].split()[:3] == ["size", "transcode", "every-frame"] and lines[3].startswith("360p")
+    assert lines[4].split() == ["ms", "per", "frame:", "decode", "pyramid", "schedule", "infer", "smooth",
+                                "reconstruct", "encode"]
+    assert lines[5].split()[:2] == ["360p", "every-frame"] and lines[6].split()[:2] == ["360p", "scheduled"]

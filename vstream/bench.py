@@ -2,7 +2,9 @@
 
 Absolute timings on a shared machine are noisy; the figure that matters is the ratio
 ``clean fps / transcode fps``, measured back to back on the same clip with the same encoder
-settings. Each case runs in a fresh process so its peak memory is its own.
+settings. Each case runs in a fresh process so its peak memory is its own. Cleaning is timed
+twice: with the network on every frame and with the preset's key-frame schedule
+(:mod:`vstream.schedule`), whose output is then compared with the every-frame one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import multiprocessing
 import resource
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -36,23 +39,39 @@ class CaseResult:
     fps: float
     peak_mb: float
     startup_s: float = 0.0
+    inferred: float = 1.0  # share of the frames the network ran on
+    stage_ms: dict[str, float] = field(default_factory=dict)  # per frame (vstream.stagetimes)
 
 
 @dataclass(frozen=True)
 class SizeResult:
+    """``every_frame``: cleaned with the network on every frame; ``clean``: with the preset's
+    schedule; ``psnr_vs_every_db``: the second's output against the first's (both at the preset's CRF)."""
+
     size: str
     frames: int
     transcode: CaseResult
+    every_frame: CaseResult
     clean: CaseResult
     network_ms: float
     network_input: str
+    psnr_vs_every_db: float
 
     @property
     def ratio(self) -> float:
         return self.clean.fps / self.transcode.fps
 
+    @property
+    def every_frame_ratio(self) -> float:
+        return self.every_frame.fps / self.transcode.fps
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "ratio": self.ratio}
+        return {**asdict(self), "ratio": self.ratio, "every_frame_ratio": self.every_frame_ratio}
+
+
+def every_frame(config: CleanConfig) -> CleanConfig:
+    """``config`` with the network run on every frame."""
+    return replace(config, schedule=replace(config.schedule, max_gap=1))
 
 
 def make_source(sample: Path, size: str, frames: int, out: Path, keyint: int | None = None) -> Path:
@@ -104,14 +123,15 @@ def network_ms(model_path: Path, height: int, width: int, max_side: int, threads
 
 def _timed(kind: str, source: Path, output: Path, config: CleanConfig, queue) -> None:
     start = time.perf_counter()
-    startup_s = 0.0
     if kind == "transcode":
         frames = transcode(source, output, config.encode)
-    else:
-        report = clean_video(str(source), output, config)
-        frames, startup_s = report.frames, report.startup_s
-    seconds = time.perf_counter() - start - startup_s
-    queue.put(CaseResult(frames / seconds, _peak_rss_mb(), startup_s))
+        seconds = time.perf_counter() - start
+        queue.put(CaseResult(frames / seconds, _peak_rss_mb()))
+        return
+    report = clean_video(str(source), output, config)
+    seconds = time.perf_counter() - start - report.startup_s
+    queue.put(CaseResult(report.frames / seconds, _peak_rss_mb(), report.startup_s,
+                         report.inferred / report.frames, report.stage_ms))
 
 
 def _peak_rss_mb() -> float:
@@ -140,13 +160,16 @@ def run_case(kind: str, source: Path, output: Path, config: CleanConfig) -> Case
 
 
 def bench_size(sample: Path, size: str, frames: int, config: CleanConfig, workdir: Path) -> SizeResult:
-    """Transcode and clean the same ``size`` clip back to back."""
+    """Transcode, clean with the network on every frame, and clean as scheduled: the same
+    ``size`` clip, back to back."""
     source = make_source(sample, size, frames, workdir / f"source-{size}.mp4")
     plain = run_case("transcode", source, workdir / f"transcode-{size}.mp4", config)
+    every = run_case("clean", source, workdir / f"every-{size}.mp4", every_frame(config))
     cleaned = run_case("clean", source, workdir / f"clean-{size}.mp4", config)
+    psnr, _ = psnr_between(workdir / f"every-{size}.mp4", workdir / f"clean-{size}.mp4")
     width, height = SIZES[size]
     ms, shape = network_ms(config.model_path(), height, width, config.max_side, config.threads_per_worker)
-    return SizeResult(size, frames, plain, cleaned, ms, shape)
+    return SizeResult(size, frames, plain, every, cleaned, ms, shape, psnr)
 
 
 def fidelity(source: Path, config: CleanConfig, workdir: Path) -> tuple[float, int]:
@@ -155,16 +178,68 @@ def fidelity(source: Path, config: CleanConfig, workdir: Path) -> tuple[float, i
     With ``config.encode.crf == 0`` (lossless x264) it measures the cleaner alone."""
     output = workdir / f"fidelity-{source.stem}-crf{config.encode.crf}.mkv"
     clean_video(str(source), output, config)
+    return psnr_between(source, output)
+
+
+def psnr_between(a: Path, b: Path) -> tuple[float, int]:
+    """PSNR (dB, RGB, over the whole clip) of video ``b`` against video ``a``, and the frame count."""
     squared, count, frames = 0.0, 0, 0
-    with VideoReader(source) as original, VideoReader(output) as cleaned:
-        pairs = zip(original.items(passthrough=False), cleaned.items(passthrough=False))
-        for a, b in pairs:
-            diff = colour.to_rgb(a.i420).astype(np.float64) - colour.to_rgb(b.i420)
-            squared += float(np.square(diff).sum())
-            count += diff.size
-            frames += 1
+    for x, y in zip(_i420s(a), _i420s(b)):
+        diff = colour.to_rgb(x).astype(np.float64) - colour.to_rgb(y)
+        squared += float(np.square(diff).sum())
+        count += diff.size
+        frames += 1
     mse = squared / count
     return (10 * np.log10(255.0**2 / mse) if mse else float("inf")), frames
+
+
+@dataclass(frozen=True)
+class ScheduleFidelity:
+    """A clip cleaned losslessly with the network on every frame and as scheduled.
+
+    ``psnr_db``: the scheduled output against the every-frame one. ``inferred``: the share of
+    frames the network ran on when scheduled. ``flicker_*``: :func:`still_flicker` of each.
+    """
+
+    clip: str
+    frames: int
+    psnr_db: float
+    inferred: float
+    flicker_every: float
+    flicker_scheduled: float
+
+
+def schedule_fidelity(source: Path, config: CleanConfig, workdir: Path) -> ScheduleFidelity:
+    """Clean ``source`` losslessly with the network on every frame and as ``config`` schedules it, and compare."""
+    lossless = replace(config, encode=replace(config.encode, crf=0))
+    every, scheduled = (workdir / f"schedule-{source.stem}-{name}.mkv" for name in ("every", "scheduled"))
+    clean_video(str(source), every, every_frame(lossless))
+    report = clean_video(str(source), scheduled, lossless)
+    psnr, frames = psnr_between(every, scheduled)
+    return ScheduleFidelity(source.name, frames, psnr, report.inferred / report.frames,
+                            still_flicker(source, every), still_flicker(source, scheduled))
+
+
+def still_flicker(source: Path, cleaned: Path, still: int = 2) -> float:
+    """Flicker that cleaning adds where the picture is still: the mean frame-to-frame change
+    (luma levels) of what was removed (input − output), over the pixels whose input luma
+    changed by at most ``still`` levels from the frame before."""
+    total, count, before = 0.0, 0, None
+    for a, b in zip(_i420s(source), _i420s(cleaned)):
+        y = colour.planes(a)[0].astype(np.int16)
+        removed = y - colour.planes(b)[0]
+        if before is not None and before[0].shape == y.shape:
+            mask = np.abs(y - before[0]) <= still
+            total += float(np.abs(removed - before[1])[mask].sum())
+            count += int(mask.sum())
+        before = y, removed
+    return total / count if count else 0.0
+
+
+def _i420s(path: Path) -> Iterator[np.ndarray]:
+    with VideoReader(path) as reader:
+        for frame in reader.items(passthrough=False):
+            yield frame.i420
 
 
 ARCHIVE_SEGMENTS = 4

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
 
-from ..bench import ARCHIVE_SEGMENTS, SIZES, bench_archive, bench_size, fidelity
+from ..bench import ARCHIVE_SEGMENTS, SIZES, bench_archive, bench_size, fidelity, schedule_fidelity
+from ..stagetimes import STAGES
 from ..config import load_config
 from ..samples import sample_clip
 from .common import quiet_option, setup_logging, status, user_errors
@@ -26,8 +27,10 @@ from .common import quiet_option, setup_logging, status, user_errors
 @click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process).")
 @click.option("--preset", "encoder_preset", help="Encoder preset for both runs.")
 @click.option("--fidelity", "clean_clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Also clean this clip (repeatable) and report output-vs-input PSNR: on footage "
-                   "with nothing to remove it should stay high. Skips the speed runs if --sizes is empty.")
+              help="Also clean this clip (repeatable) and report output-vs-input PSNR (on footage with "
+                   "nothing to remove it should stay high), and, encoded losslessly, the scheduled output's "
+                   "PSNR against every-frame inference and both outputs' flicker in still regions. "
+                   "Skips the speed runs if --sizes is empty.")
 @click.option("--archive-seconds", type=click.FloatRange(min=0), default=0, show_default=True,
               help=f"Also time archive jobs on a clip this long at 720p (a keyframe every 2 s): cleaned whole and "
                    f"as {ARCHIVE_SEGMENTS} segments on one job (segmenting's overhead), then as {ARCHIVE_SEGMENTS} "
@@ -39,8 +42,9 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
                   archive_jobs, as_json, quiet) -> None:
     """Time `vstream clean` against a plain PyAV transcode with the same encoder settings.
 
-    Both run back to back on the same clip; the ratio of their fps is the figure to compare
-    between machines (absolute fps depends on the machine and its load).
+    They run back to back on the same clip (transcode, clean with the network on every frame,
+    clean as the preset schedules it); the ratio of their fps is the figure to compare between
+    machines (absolute fps depends on the machine and its load).
     """
     setup_logging(quiet, False)
     names = [s.strip() for s in sizes.split(",") if s.strip()]
@@ -65,6 +69,7 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
                 row = {"clip": clip.name}
                 for label, crf in (("psnr_db", config.encode.crf), ("psnr_lossless_db", 0)):
                     row[label], row["frames"] = fidelity(clip, replace(config, encode=replace(config.encode, crf=crf)), Path(workdir))
+                row["schedule"] = asdict(schedule_fidelity(clip, config, Path(workdir)))
                 psnrs.append(row)
             if archive_seconds:
                 status(f"archive: {archive_seconds:g} s at 720p, whole and {ARCHIVE_SEGMENTS} segments on "
@@ -80,14 +85,27 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
         for n, ratio in archive.scaling.items():
             click.echo(f"  jobs {n}: {archive.split_s[n]:6.1f} s, throughput {ratio:.2f}x one job's")
     for row in psnrs:
+        sched = row["schedule"]
         click.echo(f"{row['clip']:32} {row['frames']:5d} frames  PSNR out vs in {row['psnr_db']:.2f} dB "
                    f"(crf {config.encode.crf}), {row['psnr_lossless_db']:.2f} dB (lossless encode)")
+        click.echo(f"{'':32} scheduled vs every-frame {sched['psnr_db']:.2f} dB (lossless), network on "
+                   f"{sched['inferred']:.0%} of frames; still-region flicker {sched['flicker_every']:.3f} "
+                   f"(every frame) / {sched['flicker_scheduled']:.3f} (scheduled) levels")
     if not results:
         return
-    click.echo(f"{'size':6} {'transcode fps':>14} {'clean fps':>10} {'ratio':>6} {'start s':>8} "
-               f"{'peak MB (t/c)':>14} {'net ms':>7} {'net input':>9}")
+    click.echo(f"{'size':6} {'transcode':>9} {'every-frame':>11} {'ratio':>5} {'scheduled':>9} {'ratio':>5} "
+               f"{'network on':>10} {'PSNR vs every':>13} {'start s':>7} {'peak MB (t/e/s)':>15} {'net ms':>6} "
+               f"{'net input':>9}")
     for r in results:
-        click.echo(f"{r.size:6} {r.transcode.fps:14.1f} {r.clean.fps:10.1f} {r.ratio:6.2f} {r.clean.startup_s:8.1f} "
-                   f"{r.transcode.peak_mb:6.0f}/{r.clean.peak_mb:<7.0f} {r.network_ms:7.1f} {r.network_input:>9}")
-    status("clean fps excludes 'start s' (Ray start and model load, once per run); "
-           "peak MB is the driver process's", quiet)
+        peaks = f"{r.transcode.peak_mb:.0f}/{r.every_frame.peak_mb:.0f}/{r.clean.peak_mb:.0f}"
+        click.echo(f"{r.size:6} {r.transcode.fps:9.1f} {r.every_frame.fps:11.1f} {r.every_frame_ratio:5.2f} "
+                   f"{r.clean.fps:9.1f} {r.ratio:5.2f} {r.clean.inferred:10.0%} {r.psnr_vs_every_db:10.2f} dB "
+                   f"{r.clean.startup_s:7.1f} {peaks:>15} {r.network_ms:6.1f} {r.network_input:>9}")
+    click.echo("ms per frame: " + " ".join(f"{stage:>11}" for stage in STAGES))
+    for r in results:
+        for label, case in (("every-frame", r.every_frame), ("scheduled", r.clean)):
+            cells = " ".join(f"{case.stage_ms[s]:11.2f}" if s in case.stage_ms else f"{'-':>11}" for s in STAGES)
+            click.echo(f"{r.size:6} {label:11} {cells}")
+    status("fps exclude 'start s' (Ray start and model load, once per run); ratios are to transcode; PSNR vs "
+           "every-frame is at the preset's CRF; peak MB is the driver process's; stage ms are each stage's own "
+           "time on its thread (infer: in-process only, spread over all frames)", quiet)
