@@ -47,6 +47,14 @@ def test_zero_residual_keeps_planes_bit_identical():
     np.testing.assert_array_equal(out, i420)
 
 
+def test_residual_under_the_floor_returns_the_frame_uncopied(rng):
+    i420 = colour.from_rgb(synthetic_frame(3, 320, 180))
+    shapes = pyramid.level_shapes(180, 320, 2)
+    residual = rng.uniform(-0.009, 0.009, (*shapes[-1], 3)).astype(np.float32)
+    assert apply_residual_i420(i420, residual, shapes, floor=0.01) is i420
+    assert apply_residual_i420(i420, residual, shapes, floor=0.0) is not i420
+
+
 def test_i420_reconstruction_matches_rgb(rng):
     i420 = colour.from_rgb(synthetic_frame(4, 320, 180))
     rgb = colour.to_rgb(i420)

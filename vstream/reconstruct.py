@@ -47,9 +47,13 @@ def apply_residual_i420(
     The RGB residual becomes a Y/U/V correction at the small level (the conversion is linear);
     Y's is expanded through every level, U's and V's through all but the first (they start at
     half size; with no level at all they are halved). A pixel whose correction rounds to zero
-    comes out bit-identical.
+    comes out bit-identical; where nothing is removed at all (clean footage under ``floor``) the
+    frame is returned as it is, uncopied.
     """
-    delta = colour.rgb_delta_to_yuv(removal(residual, strength, floor))
+    removed = removal(residual, strength, floor)
+    if not removed.any():
+        return i420
+    delta = colour.rgb_delta_to_yuv(removed)
     y, u, v = colour.planes(i420)
     delta_y, delta_u, delta_v = cv2.split(delta)
     if len(shapes) == 1:  # the network saw the full frame: halve the chroma correction instead
