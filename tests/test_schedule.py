@@ -63,6 +63,17 @@ def test_reset_forces_the_network():
     assert schedule.plan(2, still) is None
 
 
+def test_still_pixels_keep_the_key_frames_residual_whatever_the_flow(rng):
+    key = scene(np.random.default_rng(1))
+    moved = key.copy()
+    moved[:, :40] = scene(np.random.default_rng(1), shift=3)[:, :40]  # only the left part moves
+    schedule = KeySchedule(ScheduleConfig(threshold=1.0, max_gap=100), scene_cut=0.5)
+    schedule.plan(0, key)
+    residual = rng.normal(0, 0.1, SHAPE).astype(np.float32)
+    carried = carry(residual, schedule.plan(1, moved))
+    np.testing.assert_array_equal(carried[:, 60:], residual[:, 60:])
+
+
 def test_carried_residual_follows_the_motion():
     key, moved = scene(np.random.default_rng(1)), scene(np.random.default_rng(1), shift=3)
     schedule = KeySchedule(ScheduleConfig(threshold=0.05, max_gap=100), scene_cut=0.5)

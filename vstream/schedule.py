@@ -22,6 +22,8 @@ import numpy as np
 
 from . import temporal
 
+STILL = 2.0 / 255.0  # change since the key frame below which the flow is followed only in part
+
 
 @dataclass(frozen=True)
 class ScheduleConfig:
@@ -48,7 +50,7 @@ class KeySchedule:
     """Stateful: feed it every frame's small level in display order (``(h, w, 3)`` uint8 RGB).
 
     ``scene_cut`` is the smoother's (:class:`~vstream.temporal.SmoothingConfig`), so the network
-    runs on exactly the frames where the smoother restarts. ``keys`` counts the key frames.
+    runs on every frame where the smoother restarts. ``keys`` counts the key frames.
     """
 
     def __init__(self, config: ScheduleConfig, scene_cut: float) -> None:
@@ -90,6 +92,9 @@ class KeySchedule:
             xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             self._grid = np.dstack([xs, ys])
         flow = self._dis.calc(luma, self._key, None)  # luma(p) ≈ key(p + flow(p))
+        # A pixel that has not changed since the key frame keeps the key's own value: DIS's flow
+        # is noise where there is no texture to follow, and would make still regions flicker.
+        flow *= temporal.moved(temporal.change(luma, self._key), STILL)[..., None]
         flow += self._grid
         return flow
 

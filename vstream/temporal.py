@@ -47,6 +47,11 @@ def is_cut(change: np.ndarray, scene_cut: float) -> bool:
     return cv2.mean(change)[0] > scene_cut
 
 
+def moved(change: np.ndarray, motion: float) -> np.ndarray:
+    """How much each pixel of a :func:`change` map moved: 0 (still) to 1 (at ``motion`` or more)."""
+    return np.minimum(change * np.float32(1.0 / motion), 1.0)
+
+
 class ResidualSmoother:
     """Stateful smoother; feed frames in display order.
 
@@ -75,7 +80,6 @@ class ResidualSmoother:
             self._average = residual
             return residual
         # Per-pixel weight of the new residual: alpha where still, 1 where the picture moved.
-        moved = np.minimum(changed * np.float32(1.0 / self.config.motion), 1.0)[..., None]
-        weight = self.config.alpha + (1.0 - self.config.alpha) * moved
+        weight = self.config.alpha + (1.0 - self.config.alpha) * moved(changed, self.config.motion)[..., None]
         self._average = self._average + weight * (residual - self._average)
         return self._average
