@@ -61,7 +61,10 @@ def apply_residual_i420(
     else:
         delta_u, delta_v = (pyramid.expand(d, shapes[1:]) for d in (delta_u, delta_v))
     corrections = (pyramid.expand(delta_y, shapes), delta_u, delta_v)
-    return colour.join(*(cv2.subtract(p, d, dtype=cv2.CV_8U) for p, d in zip((y, u, v), corrections)))
+    cleaned = np.empty_like(i420)
+    for plane, correction, out in zip((y, u, v), corrections, colour.planes(cleaned)):
+        cv2.subtract(plane, correction, dst=out, dtype=cv2.CV_8U)  # written in place: no joining copy
+    return cleaned
 
 
 def clean_image(model, rgb: np.ndarray, max_side: int, strength: float = 1.0, floor: float = 0.0) -> np.ndarray:
