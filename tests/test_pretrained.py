@@ -133,6 +133,8 @@ def test_real_pairs_are_held_out_by_name_and_cropped_at_the_network_scale(tmp_pa
     sampler = RealPairSampler(tmp_path, [n for n in names if n not in val], 48, seed=0, long_side=(64, 96))
     x, truth = sampler.batch(3)
     assert x.shape == truth.shape == (3, 3, 48, 48) and x.dtype == torch.float32 and float(x.max()) <= 1
+    x, background, interference = sampler.clean_batch(2)
+    assert torch.equal(x, background) and not interference.any() and x.shape == (2, 3, 48, 48)
 
 
 def test_the_real_pair_loss_forgives_a_gain_not_a_veil():
@@ -204,7 +206,7 @@ def test_training_with_real_pairs_and_vgg16_holds_the_validation_pairs_out(tmp_p
     config = yaml.safe_load((Path(__file__).parent.parent / "configs" / "train" / "reflection_v3.yaml").read_text())
     config["init"] = "random"
     config["model"].update(widths=[8, 8, 8, 16], context_scales=[1, 2])
-    config["data"].update(crop=32, scene=48, val_percent=30, val_samples=4, real_val=2)
+    config["data"].update(crop=32, scene=48, val_percent=30, val_samples=4, real_val=2, real_clean=0.25)
     config["optim"].update(steps=4, batch=4, eval_every=2, freeze_encoder_steps=2)
     path = tmp_path / "v3.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -216,6 +218,9 @@ def test_training_with_real_pairs_and_vgg16_holds_the_validation_pairs_out(tmp_p
         return sample(self)
 
     monkeypatch.setattr(RealPairSampler, "sample", spy)
+    clean_batches = []
+    clean_batch = RealPairSampler.clean_batch
+    monkeypatch.setattr(RealPairSampler, "clean_batch", lambda self, n: clean_batches.append(n) or clean_batch(self, n))
     with pytest.raises(ValueError, match="--real"):
         trainer.train(path, photos, tmp_path / "no_real", vgg16=vgg_weights[0], quiet=True)
     trainer.train(path, photos, tmp_path / "run", real=real, vgg16=vgg_weights[0], quiet=True)
@@ -224,3 +229,4 @@ def test_training_with_real_pairs_and_vgg16_holds_the_validation_pairs_out(tmp_p
     assert all("real_psnr" in h for h in state["history"]) and trained
     names_drawn = len(next(iter(trained)))
     assert names_drawn == 6  # 8 pairs less the 2 held out
+    assert clean_batches == [1] * 4  # a quarter of each batch of 4: clean views of real ground truths

@@ -86,3 +86,9 @@ class RealPairSampler:
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         samples = [self.sample() for _ in range(size)]
         return tuple(torch.from_numpy(np.stack(parts)).permute(0, 3, 1, 2).contiguous() for parts in zip(*samples))
+
+    def clean_batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Clean samples ``(input, background, interference)`` from the glass-free ground truths: a
+        real scene seen without glass must come back unchanged."""
+        truth = self.batch(size)[1]
+        return truth, truth, torch.zeros_like(truth)

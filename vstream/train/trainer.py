@@ -180,8 +180,9 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
 
     ``init``: start from this checkpoint's network weights (fine-tuning, e.g. a new kind from the
     reflection model) with fresh optimisers; ignored when resuming. ``real``: a folder of real
-    pairs (:mod:`.real_pairs`), a share ``data.real_fraction`` of every batch, ``data.real_val``
-    of them held out; ``vgg16``: the weights of ``loss.feature_net: vgg16`` (:mod:`.vgg`).
+    pairs (:mod:`.real_pairs`): a share ``data.real_fraction`` of every batch, and a share
+    ``data.real_clean`` of clean views of their ground truths; ``data.real_val`` of them held
+    out. ``vgg16``: the weights of ``loss.feature_net: vgg16`` (:mod:`.vgg`).
     """
     config = load_train_config(config_path)
     seed = int(config.get("seed", 0))
@@ -198,17 +199,18 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     validation = Validation(val_inputs.to(device), val_backgrounds.to(device))
 
     real_fraction = float(config["data"].get("real_fraction", 0.0))
+    real_clean = float(config["data"].get("real_clean", 0.0))  # clean views of the real ground truths
     real_sampler = real_validation = None
-    if real_fraction:
+    if real_fraction or real_clean:
         if real is None:
-            raise ValueError("data.real_fraction is set: give the real pairs with --real FOLDER")
+            raise ValueError("data.real_fraction or data.real_clean is set: give the real pairs with --real FOLDER")
         names = pair_names(real)
         val_names = held_out(names, int(config["data"].get("real_val", 10)))
         real_sampler = RealPairSampler(real, [n for n in names if n not in val_names], crop, seed + 2)
         state_real_val = val_names
 
     model = build_model(config).to(device)
-    if real_fraction:
+    if real_sampler:
         real_validation = RealValidation(real, state_real_val, model.size_multiple)
     critic = Discriminator().to(device)
     loss_cfg, optim_cfg = config["loss"], config["optim"]
@@ -227,7 +229,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         load_initial_weights(model, init)
     elif fresh and config.get("init") == "imagenet":
         state["init"] = model.encoder.load_imagenet()
-    if real_fraction:
+    if real_sampler:
         state["real_val"] = state_real_val
     if resume and last.is_file():
         checkpoint = torch.load(last, map_location=device, weights_only=False)
@@ -269,7 +271,12 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         if sampler.hard_clean and (sampler.clean_weights is None or state["step"] % mine_every == 0):
             mine()
         n_real = round(optim_cfg["batch"] * real_fraction)
-        x, background, interference = (t.to(device) for t in sampler.batch(optim_cfg["batch"] - n_real))
+        n_real_clean = round(optim_cfg["batch"] * real_clean)
+        x, background, interference = sampler.batch(optim_cfg["batch"] - n_real - n_real_clean)
+        if n_real_clean:
+            x, background, interference = (torch.cat(pair) for pair in zip((x, background, interference),
+                                                                             real_sampler.clean_batch(n_real_clean)))
+        x, background, interference = x.to(device), background.to(device), interference.to(device)
         n_synthetic = len(x)
         if n_real:
             real_x, real_truth = (t.to(device) for t in real_sampler.batch(n_real))
