@@ -206,7 +206,9 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
             raise ValueError("data.real_fraction or data.real_clean is set: give the real pairs with --real FOLDER")
         names = pair_names(real)
         val_names = held_out(names, int(config["data"].get("real_val", 10)))
-        real_sampler = RealPairSampler(real, [n for n in names if n not in val_names], crop, seed + 2)
+        as_transmitted = config["data"].get("real_target", "as_shot") == "transmitted"
+        real_sampler = RealPairSampler(real, [n for n in names if n not in val_names], crop, seed + 2,
+                                       as_transmitted=as_transmitted)
         state_real_val = val_names
 
     model = build_model(config).to(device)
@@ -290,7 +292,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
             loss = loss + loss_cfg["feature"] * features(synthetic, background)
         if n_real:
             real_output = output[n_synthetic:]
-            loss = loss + loss_cfg.get("real", 1.0) * exposure_tolerant(real_output, real_truth)
+            loss = loss + loss_cfg.get("real", 1.0) * exposure_tolerant(real_output, real_truth, fit_gain=not as_transmitted)
             if loss_cfg["feature"]:
                 loss = loss + loss_cfg.get("real_feature", loss_cfg["feature"]) * features(real_output, real_truth)
         adversarial_on = bool(loss_cfg["adversarial"]) and state["step"] >= loss_cfg["adversarial_after"]
