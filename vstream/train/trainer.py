@@ -247,7 +247,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     def mine() -> None:
         """Re-weigh the hard clean samples by what the model changes now; log how many of the
         training photos it changes below 38 dB."""
-        changes = clean_changes(model, sampler.whole_scenes(), loss_cfg["pixel_threshold"], device)
+        changes = clean_changes(model, sampler.whole_scenes(model.size_multiple), loss_cfg["pixel_threshold"], device)
         sampler.clean_weights = clean_weights(changes)
         state.setdefault("mining", []).append({"step": state["step"], "below_38db": below_psnr(changes)})
 
