@@ -1,17 +1,27 @@
-"""The bad inputs of issue 24 through ``vstream clean``: the exit code, one line on stderr (besides
-the summary of a run that wrote its output), never a traceback, and nothing under the output
-name but a complete file."""
+"""The bad inputs of issue 24 through ``vstream clean``, as people call it: damaged files, encoder
+options, configs, odd file names, URLs with passwords, small output mistakes. Each case checks the
+exit code, one line on stderr (besides the summary of a run that wrote its output), never a
+traceback, and nothing under the output name but a complete file."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import logging
+import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from vstream.cli import common, main
+from vstream.cli.common import setup_logging
+from vstream.errors import redact
+from vstream.pipeline import default_output
 
 from media import make_clip, read_video, truncated_faststart, zeroed_ctts
+
+FRAMES = 6
 
 
 @pytest.fixture(autouse=True)
@@ -20,17 +30,31 @@ def no_plain_progress(monkeypatch):
     monkeypatch.setattr(common, "PLAIN_EVERY_S", float("inf"), raising=False)
 
 
+def run_clean(*args, model: Path, quiet: bool = True):
+    """``vstream clean ARGS`` in-process, in one worker-free process; any exception but an exit fails."""
+    return CliRunner().invoke(main, ["clean", *map(str, args), "--model", str(model), "--workers", "0",
+                                     *(["-q"] if quiet else [])], catch_exceptions=False)
+
+
+def one_line_error(result, message: str) -> str:
+    """The run failed with exit 1 and said only ``Error: …message…``; returns that line."""
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1, result.output
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+# Points 4, 7-10: damaged files, encoder options and configs.
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("bad") / "clip.mp4", frames=12, width=128, height=72)
+    return make_clip(tmp_path_factory.mktemp("bad") / "clip.mp4", frames=FRAMES, width=64, height=48, audio=False)
 
 
 def clean(folder: Path, source: Path, *args: str, model: Path):
     """Run ``vstream clean SOURCE -o folder/out.mp4``; (exit code, stderr lines, files in folder after)."""
-    out = folder / "out.mp4"
-    result = CliRunner().invoke(main, ["clean", str(source), "-o", str(out), "--model", str(model),
-                                       "--workers", "0", "--max-side", "64", *args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    result = run_clean(source, "-o", folder / "out.mp4", "--max-side", "64", *args, model=model, quiet=False)
     assert "Traceback" not in result.stderr
     return result.exit_code, result.stderr.splitlines(), sorted(p.name for p in folder.iterdir())
 
@@ -89,3 +113,121 @@ def test_timestamps_that_repeat_or_go_back_are_repaired(tmp_path, dimming_model)
     _, pts, _ = read_video(folder / "out.mp4")
     assert len(pts) == 48 and all(b > a for a, b in zip(pts, pts[1:]))
     assert files == ["out.mp4"]
+
+
+# Point 11: a name that could be a pattern or a list file, but names an existing file.
+
+@pytest.mark.parametrize("name", ["holiday [1080p].mp4", "what?.mp4", "*star*.mp4"])
+def test_an_existing_file_is_that_file_whatever_its_name(tmp_path, clip, dimming_model, name):
+    source = tmp_path / name
+    source.write_bytes(clip.read_bytes())
+    out = tmp_path / "out.mp4"
+    result = run_clean(source, "-o", out, model=dimming_model)
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    assert out.is_file() and len(read_video(out)[0]) == FRAMES
+
+
+def test_a_name_with_a_leading_at_is_that_file(tmp_path, clip, dimming_model, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("@home.mp4").write_bytes(clip.read_bytes())
+    result = run_clean("@home.mp4", model=dimming_model)
+    assert result.exit_code == 0, result.output
+    assert len(read_video(tmp_path / "@home.clean.mp4")[0]) == FRAMES
+
+
+def test_a_pattern_that_matches_nothing_creates_nothing(tmp_path, dimming_model):
+    out = tmp_path / "out"
+    line = one_line_error(run_clean(tmp_path / "holiday [1080p].mp4", "-o", out, model=dimming_model), "input not found")
+    assert "holiday [1080p].mp4" in line
+    assert not out.exists()
+
+
+# Point 12: credentials in URLs, whatever they hold.
+
+@pytest.mark.parametrize("url, secret", [
+    ("rtsp://admin:p@ss@127.0.0.1:9/x", "p@ss"),
+    ("rtsp://admin:pa/ss@127.0.0.1:9/x", "pa/ss"),
+])
+def test_passwords_with_at_or_slash_never_reach_errors(tmp_path, dimming_model, url, secret):
+    result = run_clean(url, "-o", tmp_path / "o.mp4", "--max-retries", "0", "--open-timeout", "2", model=dimming_model)
+    line = one_line_error(result, "rtsp://***@127.0.0.1:9/x")
+    assert secret not in line and "admin" not in line and "ss@" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_at_in_the_path_after_the_credentials_is_kept(tmp_path, dimming_model):
+    result = run_clean("rtsp://admin:hunter2@127.0.0.1:9/live@main", "-o", tmp_path / "o.mp4", "--max-retries", "0",
+                   "--open-timeout", "2", model=dimming_model)
+    line = one_line_error(result, "rtsp://***@127.0.0.1:9/live@main")
+    assert "hunter2" not in line
+
+
+def test_redaction_rule():
+    cases = {
+        "rtsp://admin:p@ss@cam:554/x": "rtsp://***@cam:554/x",
+        "rtsp://admin:pa/ss@cam/x": "rtsp://***@cam/x",
+        "rtsp://admin:pa/s/s@cam": "rtsp://***@cam",
+        "rtsp://u:pw@cam/live@main": "rtsp://***@cam/live@main",
+        "rtsp://cam/live@main": "rtsp://***@main",  # ambiguous: hidden, on the safe side
+        "cannot open rtsp://cam/x: refused (ask ops@example.com)": "cannot open rtsp://cam/x: refused (ask ops@example.com)",
+        "from rtsp://a:b@h/1 to rtmp://c:d@i/2": "from rtsp://***@h/1 to rtmp://***@i/2",
+    }
+    assert {text: redact(text) for text in cases} == cases
+
+
+def test_log_records_are_redacted_whoever_logs_them(capsys):
+    setup_logging(quiet=False, verbose=False)
+    logging.getLogger("libav.rtsp").warning("lost rtsp://admin:pa/ss@cam/x")
+    assert capsys.readouterr().err.strip() == "vstream: WARNING: lost rtsp://***@cam/x"
+
+
+@pytest.fixture
+def http_server(clip, tmp_path):
+    """Serves a Matroska copy of ``clip`` (read front to back: no range requests needed)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    make_clip(served / "clip.mkv", frames=FRAMES, width=64, height=48, audio=False)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=served)
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_a_url_input_is_named_after_its_path_never_its_credentials(tmp_path, http_server, dimming_model, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = run_clean(f"http://admin:secret@127.0.0.1:{http_server}/clip.mkv", model=dimming_model)
+    assert result.exit_code == 0 and "secret" not in result.output, result.output
+    assert [p.name for p in work.iterdir()] == ["clip.clean.mkv"]
+    assert default_output("https://u:p@cam/") == Path("stream.clean.mkv")
+
+
+# Point 13: small output mistakes, said plainly.
+
+def test_an_unknown_output_extension_names_the_users_path(tmp_path, clip, dimming_model):
+    out = tmp_path / "out.xyz"
+    line = one_line_error(run_clean(clip, "-o", out, model=dimming_model), f"cannot write {out}: ")
+    assert ".part" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_folder_as_the_output_of_one_input(tmp_path, clip, dimming_model):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    line = one_line_error(run_clean(clip, "-o", folder, model=dimming_model), "is a folder")
+    assert "--overwrite" not in line
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("contents", [[], ["notes.txt"]])
+def test_a_folder_without_videos_creates_nothing(tmp_path, dimming_model, contents):
+    footage = tmp_path / "footage"
+    footage.mkdir()
+    for name in contents:
+        (footage / name).write_text("not footage")
+    out = tmp_path / "out"
+    one_line_error(run_clean(footage, "-o", out, model=dimming_model), f"no videos found in {footage}")
+    assert not out.exists()

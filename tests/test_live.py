@@ -238,16 +238,22 @@ def _feed(data: bytes) -> tuple[int, threading.Thread, int]:
     return read, thread, write
 
 
+def _live_from_stdin(clip: Path, out: Path, model: Path):
+    """``vstream clean - -o out/cam.mp4`` fed ``clip`` through a pipe: (process, feeding thread, write end)."""
+    out.mkdir()
+    read, writer, write = _feed(clip.read_bytes())
+    proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", "--read-timeout", "60",
+                   *model_args(model), stdin=read)
+    os.close(read)
+    return proc, writer, write
+
+
 def test_second_signal_still_finalises_the_segment(dimming_model, tmp_path):
     """Signals in a burst while a live run drains and finalises: exit 0 as for one signal, the
     segment playable under its name, every frame accounted for."""
     clip = make_clip(tmp_path / "in.ts", frames=300, width=320, height=180, fps=30, audio=False)
     out = tmp_path / "out"
-    out.mkdir()
-    read, writer, write = _feed(clip.read_bytes())
-    proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", "--read-timeout", "60",
-                   *model_args(dimming_model), stdin=read)
-    os.close(read)
+    proc, writer, write = _live_from_stdin(clip, out, dimming_model)
     lines = _lines(proc)
     try:
         assert _wait_until(lambda: any(out.iterdir()), timeout=60), lines
@@ -272,11 +278,7 @@ def test_sigkill_leaves_the_open_segment_playable(dimming_model, tmp_path):
     the next run on the same output gives it its visible name."""
     clip = make_clip(tmp_path / "in.ts", frames=150, width=160, height=96, fps=30, audio=False)
     out = tmp_path / "out"
-    out.mkdir()
-    read, writer, write = _feed(clip.read_bytes())
-    proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", "--read-timeout", "60",
-                   *model_args(dimming_model), stdin=read)
-    os.close(read)
+    proc, writer, write = _live_from_stdin(clip, out, dimming_model)
 
     def open_segment_frames() -> int:
         staging = list(out.glob(".cam-*.part-*.mp4"))

@@ -19,7 +19,7 @@ from vstream.train.backbone import LITE0_STAGES, LiteEncoder, OpenGatedDepthwise
 from vstream.train.export import export_onnx, parity  # noqa: E402
 from vstream.train.losses import exposure_tolerant  # noqa: E402
 from vstream.train.network import PretrainedDualBranchNet  # noqa: E402
-from vstream.train.real_pairs import RealPairSampler, aligned_truth, held_out, pair_names  # noqa: E402
+from vstream.train.real_pairs import RealPairSampler, aligned_truth, held_out, pair_names, transmitted  # noqa: E402
 from vstream.train.vgg import LAYOUT, LPIPS, VGG16FeatureLoss, load_weights  # noqa: E402
 
 from media import synthetic_frame  # noqa: E402
@@ -121,6 +121,15 @@ def test_the_ground_truth_is_moved_onto_its_input():
     assert after < 0.25 * before
 
 
+def test_the_transmitted_truth_is_at_the_inputs_level_without_the_reflection():
+    truth = synthetic_frame(2, 128, 96).astype(np.float32) / 255 * 0.8 + 0.1
+    reflection = np.zeros_like(truth)
+    reflection[:, 64:] = 0.25  # half the pane reflects
+    image = np.clip(truth * np.float32([0.7, 0.8, 0.9]) + reflection, 0, 1)
+    gains = (transmitted(image, truth) / truth).reshape(-1, 3).mean(0)
+    np.testing.assert_allclose(gains, [0.7, 0.8, 0.9], atol=0.03)
+
+
 def test_real_pairs_are_held_out_by_name_and_cropped_at_the_network_scale(tmp_path):
     for i in range(6):
         frame = synthetic_frame(i, 200, 150)
@@ -133,12 +142,15 @@ def test_real_pairs_are_held_out_by_name_and_cropped_at_the_network_scale(tmp_pa
     sampler = RealPairSampler(tmp_path, [n for n in names if n not in val], 48, seed=0, long_side=(64, 96))
     x, truth = sampler.batch(3)
     assert x.shape == truth.shape == (3, 3, 48, 48) and x.dtype == torch.float32 and float(x.max()) <= 1
+    x, background, interference = sampler.clean_batch(2)
+    assert torch.equal(x, background) and not interference.any() and x.shape == (2, 3, 48, 48)
 
 
 def test_the_real_pair_loss_forgives_a_gain_not_a_veil():
     target = torch.rand(2, 3, 32, 32) * 0.5 + 0.2
     assert float(exposure_tolerant(target * 1.3, target)) < 1e-6
     assert float(exposure_tolerant(target + 0.1, target)) > 0.01
+    assert float(exposure_tolerant(target * 1.3, target, fit_gain=False)) > 0.05  # a level already matched counts
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +216,8 @@ def test_training_with_real_pairs_and_vgg16_holds_the_validation_pairs_out(tmp_p
     config = yaml.safe_load((Path(__file__).parent.parent / "configs" / "train" / "reflection_v3.yaml").read_text())
     config["init"] = "random"
     config["model"].update(widths=[8, 8, 8, 16], context_scales=[1, 2])
-    config["data"].update(crop=32, scene=48, val_percent=30, val_samples=4, real_val=2)
+    config["data"].update(crop=32, scene=48, val_percent=30, val_samples=4, real_val=2, real_clean=0.25,
+                          real_target="transmitted")
     config["optim"].update(steps=4, batch=4, eval_every=2, freeze_encoder_steps=2)
     path = tmp_path / "v3.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -216,6 +229,9 @@ def test_training_with_real_pairs_and_vgg16_holds_the_validation_pairs_out(tmp_p
         return sample(self)
 
     monkeypatch.setattr(RealPairSampler, "sample", spy)
+    clean_batches = []
+    clean_batch = RealPairSampler.clean_batch
+    monkeypatch.setattr(RealPairSampler, "clean_batch", lambda self, n: clean_batches.append(n) or clean_batch(self, n))
     with pytest.raises(ValueError, match="--real"):
         trainer.train(path, photos, tmp_path / "no_real", vgg16=vgg_weights[0], quiet=True)
     trainer.train(path, photos, tmp_path / "run", real=real, vgg16=vgg_weights[0], quiet=True)
@@ -224,3 +240,4 @@ def test_training_with_real_pairs_and_vgg16_holds_the_validation_pairs_out(tmp_p
     assert all("real_psnr" in h for h in state["history"]) and trained
     names_drawn = len(next(iter(trained)))
     assert names_drawn == 6  # 8 pairs less the 2 held out
+    assert clean_batches == [1] * 4  # a quarter of each batch of 4: clean views of real ground truths

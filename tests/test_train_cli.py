@@ -213,6 +213,7 @@ def test_hard_clean_samples_are_clean_views_of_the_weighted_photo(photos):
         assert torch.equal(got, want)
     scenes = list(sampler.whole_scenes())
     assert all(s.shape[:2] == (48, 64) for s in scenes)  # 72 x 96 photos, short side at the scene size
+    assert all(s.shape[:2] == (32, 64) for s in sampler.whole_scenes(multiple=32))  # sides cut to the multiple
     sampler.clean_weights = np.eye(len(paths))[4]
     inputs, backgrounds, interference = sampler.batch(40)
     clean = (interference == 0).flatten(1).all(1) & (inputs == backgrounds).flatten(1).all(1)

@@ -3,7 +3,8 @@
 A vstream model is an ONNX graph with:
 
 - input ``"input"``: ``(N, 3, H, W)`` float32 RGB in ``[0, 1]``; N, H and W are dynamic,
-  H and W must be multiples of :data:`SIZE_MULTIPLE` (the runtime pads and crops);
+  H and W must be multiples of the model's :data:`META_SIZE_MULTIPLE` (:data:`SIZE_MULTIPLE`
+  if absent; the runtime pads and crops);
 - output ``"background"``: ``(N, 3, H, W)`` float32 in ``[0, 1]``, the cleaned image formed by
   the result module from both decoders;
 - output ``"interference"``: ``(N, 3, H, W)`` float32 in ``[-1, 1]``, decoder 2's interference

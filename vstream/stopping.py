@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _calm = threading.Event()  # a stop was asked for, or the run is finalising: raise no more
 _hurry = threading.Event()
+_stopped = threading.Event()  # a signal stopped the run
 
 
 def hurried() -> bool:
@@ -36,6 +37,7 @@ def finishing() -> None:
 def _on_signal(signum: int, frame: object) -> None:
     if not _calm.is_set():
         _calm.set()
+        _stopped.set()
         raise KeyboardInterrupt
     if not _hurry.is_set():
         _hurry.set()
@@ -48,9 +50,13 @@ _active = threading.Event()  # inside stop_on_signals
 
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Handle SIGINT and SIGTERM as described in this module, inside the block (main thread only)."""
+    """Handle SIGINT and SIGTERM as described in this module, inside the block (main thread only).
+
+    Afterwards the previous handlers are back, unless a signal stopped the run: then the signals
+    stay ignored, so that a late one of a burst cannot turn the exit code (130) into a kill."""
     _calm.clear()
     _hurry.clear()
+    _stopped.clear()
     previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
     _active.set()
     try:
@@ -58,7 +64,7 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         _active.clear()
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if _stopped.is_set() else handler)
         _calm.clear()
         _hurry.clear()
 

@@ -55,13 +55,13 @@ class BlendSampler:
             view = cv2.resize(self._square(image, side), (self.scene, self.scene), interpolation=cv2.INTER_AREA)
         return view[:, ::-1] if self.rng.random() < 0.5 else view
 
-    def whole_scenes(self) -> Iterator[np.ndarray]:
+    def whole_scenes(self, multiple: int = 8) -> Iterator[np.ndarray]:
         """Each photo whole, scaled so its short side is ``scene`` (or ``crop``), sides cut down to
-        multiples of 8: the photos as the network meets them, to score."""
+        multiples of ``multiple`` (the network's): the photos as the network meets them, to score."""
         side = self.scene or self.crop
         for image in self.images:
             scale = side / min(image.shape[:2])
-            h, w = (round(n * scale) // 8 * 8 for n in image.shape[:2])
+            h, w = (round(n * scale) // multiple * multiple for n in image.shape[:2])
             yield cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
 
     def sample(self) -> Sample:

@@ -125,15 +125,20 @@ def adversarial_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
     return F.mse_loss(scores, torch.full_like(scores, 1.0 if real else 0.0))
 
 
-def exposure_tolerant(pred: torch.Tensor, target: torch.Tensor, pool: int = 2) -> torch.Tensor:
+def exposure_tolerant(pred: torch.Tensor, target: torch.Tensor, pool: int = 2, fit_gain: bool = True) -> torch.Tensor:
     """L1 for roughly aligned real pairs whose exposure differs: both images are average-pooled by
-    ``pool`` (a pixel of misalignment), and the target is first scaled per image and channel by
-    the gain that best fits it to the prediction (least squares, held fixed, within [0.5, 2]).
+    ``pool`` (a pixel of misalignment), and with ``fit_gain`` the target is first scaled per image
+    and channel by the gain that best fits it to the prediction (least squares, held fixed,
+    within [0.5, 2]).
 
     A gain cannot undo a reflection, which adds light where the scene is dark, so the loss still
     asks for it to go; but it leaves the scene's overall level to the synthetic and clean samples.
+    Without ``fit_gain`` the target's level counts (targets already at the input's exposure:
+    :func:`.real_pairs.transmitted`).
     """
     pred, target = F.avg_pool2d(pred, pool), F.avg_pool2d(target, pool)
+    if not fit_gain:
+        return F.l1_loss(pred, target)
     with torch.no_grad():
         gain = ((pred * target).sum((2, 3), keepdim=True) / (target * target).sum((2, 3), keepdim=True).clamp_min(1e-6))
         gain = gain.clamp(0.5, 2.0)

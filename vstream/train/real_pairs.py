@@ -53,10 +53,31 @@ def aligned_truth(image: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(truth, shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def load_pair(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(input, aligned ground truth) of one pair, float32 RGB in [0, 1]."""
+def transmitted(image: np.ndarray, truth: np.ndarray, quantile: float = 10.0) -> np.ndarray:
+    """``truth`` as the glass lets it through: scaled per channel by the gain ``a`` that the
+    ``quantile``-th percentile of ``image / truth`` gives (both blurred, where the truth is not
+    dark), within [0.3, 1.2].
+
+    A reflection only adds light, so where it is faint the ratio is the glass's transmission
+    times the two shots' exposure ratio, and elsewhere higher: a low percentile reads ``a``. (A
+    least-squares fit of ``image ≈ a · truth + b`` does not: misalignment biases ``a`` low.)
+    The cleaned input should look like ``a · truth``: the glass-free shot at the input's level.
+    """
+    blurred_image, blurred_truth = (cv2.GaussianBlur(a, (0, 0), 3) for a in (image, truth))
+    gains = []
+    for c in range(3):
+        lit = blurred_truth[..., c] > 0.05
+        ratio = blurred_image[..., c][lit] / blurred_truth[..., c][lit]
+        gains.append(np.percentile(ratio, quantile) if ratio.size else 1.0)
+    return np.clip(truth * np.clip(np.float32(gains), 0.3, 1.2), 0.0, 1.0)
+
+
+def load_pair(folder: Path, name: str, as_transmitted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(input, aligned ground truth) of one pair, float32 RGB in [0, 1]; ``as_transmitted``: the
+    ground truth as the glass lets it through (:func:`transmitted`)."""
     image = _read(Path(folder) / f"{name}{INPUT_SUFFIX}")
-    return image, aligned_truth(image, _read(Path(folder) / f"{name}{TRUTH_SUFFIX}"))
+    truth = aligned_truth(image, _read(Path(folder) / f"{name}{TRUTH_SUFFIX}"))
+    return image, transmitted(image, truth) if as_transmitted else truth
 
 
 class RealPairSampler:
@@ -64,12 +85,12 @@ class RealPairSampler:
 
     Each draw takes a pair, scales it so its long side is in ``long_side`` (``vstream clean``
     shows the network a frame's pyramid top, long side at most 320), flips it half the time and
-    cuts a ``crop`` × ``crop`` square.
+    cuts a ``crop`` × ``crop`` square. ``as_transmitted``: see :func:`load_pair`.
     """
 
     def __init__(self, folder: Path, names: list[str], crop: int, seed: int,
-                 long_side: tuple[int, int] = (224, 320)) -> None:
-        self.pairs = [load_pair(folder, name) for name in names]
+                 long_side: tuple[int, int] = (224, 320), as_transmitted: bool = False) -> None:
+        self.pairs = [load_pair(folder, name, as_transmitted) for name in names]
         self.crop, self.long_side = crop, long_side
         self.rng = np.random.default_rng(seed)
 
@@ -86,3 +107,9 @@ class RealPairSampler:
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         samples = [self.sample() for _ in range(size)]
         return tuple(torch.from_numpy(np.stack(parts)).permute(0, 3, 1, 2).contiguous() for parts in zip(*samples))
+
+    def clean_batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Clean samples ``(input, background, interference)`` from the glass-free ground truths: a
+        real scene seen without glass must come back unchanged."""
+        truth = self.batch(size)[1]
+        return truth, truth, torch.zeros_like(truth)

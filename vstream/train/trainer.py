@@ -180,8 +180,9 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
 
     ``init``: start from this checkpoint's network weights (fine-tuning, e.g. a new kind from the
     reflection model) with fresh optimisers; ignored when resuming. ``real``: a folder of real
-    pairs (:mod:`.real_pairs`), a share ``data.real_fraction`` of every batch, ``data.real_val``
-    of them held out; ``vgg16``: the weights of ``loss.feature_net: vgg16`` (:mod:`.vgg`).
+    pairs (:mod:`.real_pairs`): a share ``data.real_fraction`` of every batch, and a share
+    ``data.real_clean`` of clean views of their ground truths; ``data.real_val`` of them held
+    out. ``vgg16``: the weights of ``loss.feature_net: vgg16`` (:mod:`.vgg`).
     """
     config = load_train_config(config_path)
     seed = int(config.get("seed", 0))
@@ -198,17 +199,20 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     validation = Validation(val_inputs.to(device), val_backgrounds.to(device))
 
     real_fraction = float(config["data"].get("real_fraction", 0.0))
+    real_clean = float(config["data"].get("real_clean", 0.0))  # clean views of the real ground truths
     real_sampler = real_validation = None
-    if real_fraction:
+    if real_fraction or real_clean:
         if real is None:
-            raise ValueError("data.real_fraction is set: give the real pairs with --real FOLDER")
+            raise ValueError("data.real_fraction or data.real_clean is set: give the real pairs with --real FOLDER")
         names = pair_names(real)
         val_names = held_out(names, int(config["data"].get("real_val", 10)))
-        real_sampler = RealPairSampler(real, [n for n in names if n not in val_names], crop, seed + 2)
+        as_transmitted = config["data"].get("real_target", "as_shot") == "transmitted"
+        real_sampler = RealPairSampler(real, [n for n in names if n not in val_names], crop, seed + 2,
+                                       as_transmitted=as_transmitted)
         state_real_val = val_names
 
     model = build_model(config).to(device)
-    if real_fraction:
+    if real_sampler:
         real_validation = RealValidation(real, state_real_val, model.size_multiple)
     critic = Discriminator().to(device)
     loss_cfg, optim_cfg = config["loss"], config["optim"]
@@ -227,7 +231,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         load_initial_weights(model, init)
     elif fresh and config.get("init") == "imagenet":
         state["init"] = model.encoder.load_imagenet()
-    if real_fraction:
+    if real_sampler:
         state["real_val"] = state_real_val
     if resume and last.is_file():
         checkpoint = torch.load(last, map_location=device, weights_only=False)
@@ -243,7 +247,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     def mine() -> None:
         """Re-weigh the hard clean samples by what the model changes now; log how many of the
         training photos it changes below 38 dB."""
-        changes = clean_changes(model, sampler.whole_scenes(), loss_cfg["pixel_threshold"], device)
+        changes = clean_changes(model, sampler.whole_scenes(model.size_multiple), loss_cfg["pixel_threshold"], device)
         sampler.clean_weights = clean_weights(changes)
         state.setdefault("mining", []).append({"step": state["step"], "below_38db": below_psnr(changes)})
 
@@ -269,7 +273,12 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         if sampler.hard_clean and (sampler.clean_weights is None or state["step"] % mine_every == 0):
             mine()
         n_real = round(optim_cfg["batch"] * real_fraction)
-        x, background, interference = (t.to(device) for t in sampler.batch(optim_cfg["batch"] - n_real))
+        n_real_clean = round(optim_cfg["batch"] * real_clean)
+        x, background, interference = sampler.batch(optim_cfg["batch"] - n_real - n_real_clean)
+        if n_real_clean:
+            x, background, interference = (torch.cat(pair) for pair in zip((x, background, interference),
+                                                                             real_sampler.clean_batch(n_real_clean)))
+        x, background, interference = x.to(device), background.to(device), interference.to(device)
         n_synthetic = len(x)
         if n_real:
             real_x, real_truth = (t.to(device) for t in real_sampler.batch(n_real))
@@ -283,7 +292,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
             loss = loss + loss_cfg["feature"] * features(synthetic, background)
         if n_real:
             real_output = output[n_synthetic:]
-            loss = loss + loss_cfg.get("real", 1.0) * exposure_tolerant(real_output, real_truth)
+            loss = loss + loss_cfg.get("real", 1.0) * exposure_tolerant(real_output, real_truth, fit_gain=not as_transmitted)
             if loss_cfg["feature"]:
                 loss = loss + loss_cfg.get("real_feature", loss_cfg["feature"]) * features(real_output, real_truth)
         adversarial_on = bool(loss_cfg["adversarial"]) and state["step"] >= loss_cfg["adversarial_after"]

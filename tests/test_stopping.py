@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from vstream.stopping import hurried, stop_on_signals
+
+
+@pytest.fixture
+def handlers():
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield saved
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+def _deliver(sig: int) -> None:
+    os.kill(os.getpid(), sig)
+    time.sleep(0.05)  # the handler runs in the main thread at the next bytecode
+
+
+def test_a_signal_stops_once_and_later_ones_only_hurry(handlers):
+    with pytest.raises(KeyboardInterrupt), stop_on_signals():
+        _deliver(signal.SIGTERM)
+    with stop_on_signals():
+        with pytest.raises(KeyboardInterrupt):
+            _deliver(signal.SIGINT)
+        _deliver(signal.SIGINT)  # the drain goes on: no second KeyboardInterrupt
+        assert hurried()
+
+
+def test_after_a_stop_a_late_signal_of_the_burst_is_ignored(handlers):
+    with pytest.raises(KeyboardInterrupt), stop_on_signals():
+        _deliver(signal.SIGINT)
+    _deliver(signal.SIGINT)  # would end the process (exit -2, not 130) if the default were back
+    _deliver(signal.SIGTERM)
+
+
+def test_a_run_that_was_not_stopped_gets_its_handlers_back(handlers):
+    with stop_on_signals():
+        pass
+    assert all(signal.getsignal(s) is handler for s, handler in handlers.items())
