@@ -209,11 +209,10 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         as_transmitted = config["data"].get("real_target", "as_shot") == "transmitted"
         real_sampler = RealPairSampler(real, [n for n in names if n not in val_names], crop, seed + 2,
                                        as_transmitted=as_transmitted)
-        state_real_val = val_names
 
     model = build_model(config).to(device)
     if real_sampler:
-        real_validation = RealValidation(real, state_real_val, model.size_multiple)
+        real_validation = RealValidation(real, val_names, model.size_multiple)
     critic = Discriminator().to(device)
     loss_cfg, optim_cfg = config["loss"], config["optim"]
     features = feature_loss_for(loss_cfg, vgg16).to(device)
@@ -232,7 +231,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     elif fresh and config.get("init") == "imagenet":
         state["init"] = model.encoder.load_imagenet()
     if real_sampler:
-        state["real_val"] = state_real_val
+        state["real_val"] = val_names
     if resume and last.is_file():
         checkpoint = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(checkpoint["model"])
