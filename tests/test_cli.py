@@ -157,3 +157,4 @@ def test_bench_reports_every_frame_and_scheduled_runs(clip, dimming_model, tmp_p
     assert lines[4].split() == ["ms", "per", "frame:", "decode", "pyramid", "schedule", "infer", "smooth",
                                 "reconstruct", "encode"]
     assert lines[5].split()[:2] == ["360p", "every-frame"] and lines[6].split()[:2] == ["360p", "scheduled"]
+    assert lines[7].startswith("360p   CPU ms per frame (all threads): transcode ") and "CPU ratio" in lines[7]

@@ -34,10 +34,16 @@ SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 @dataclass(frozen=True)
 class CaseResult:
     """One timed run: frames per second once running (``startup_s``, starting Ray and loading
-    the model, excluded: it does not grow with the video), and the process's peak memory."""
+    the model, excluded: it does not grow with the video), and the process's peak memory.
+
+    ``cpu_ms``: the process's CPU time (all its threads, the encoder's included; Ray actors not)
+    per frame. On a machine the encoder already keeps busy, the ratio of two cases' CPU time
+    predicts the ratio of their fps and varies far less with other load than fps does.
+    """
 
     fps: float
     peak_mb: float
+    cpu_ms: float = 0.0
     startup_s: float = 0.0
     inferred: float = 1.0  # share of the frames the network ran on
     stage_ms: dict[str, float] = field(default_factory=dict)  # per frame (vstream.stagetimes)
@@ -65,8 +71,14 @@ class SizeResult:
     def every_frame_ratio(self) -> float:
         return self.every_frame.fps / self.transcode.fps
 
+    @property
+    def cpu_ratio(self) -> float:
+        """Transcode CPU time per frame / scheduled clean's (see :class:`CaseResult`)."""
+        return self.transcode.cpu_ms / self.clean.cpu_ms
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "ratio": self.ratio, "every_frame_ratio": self.every_frame_ratio}
+        return {**asdict(self), "ratio": self.ratio, "every_frame_ratio": self.every_frame_ratio,
+                "cpu_ratio": self.cpu_ratio}
 
 
 def every_frame(config: CleanConfig) -> CleanConfig:
@@ -122,16 +134,21 @@ def network_ms(model_path: Path, height: int, width: int, max_side: int, threads
 
 
 def _timed(kind: str, source: Path, output: Path, config: CleanConfig, queue) -> None:
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_s()
     if kind == "transcode":
         frames = transcode(source, output, config.encode)
         seconds = time.perf_counter() - start
-        queue.put(CaseResult(frames / seconds, _peak_rss_mb()))
+        queue.put(CaseResult(frames / seconds, _peak_rss_mb(), 1000 * (_cpu_s() - cpu_start) / frames))
         return
     report = clean_video(str(source), output, config)
     seconds = time.perf_counter() - start - report.startup_s
-    queue.put(CaseResult(report.frames / seconds, _peak_rss_mb(), report.startup_s,
-                         report.inferred / report.frames, report.stage_ms))
+    queue.put(CaseResult(report.frames / seconds, _peak_rss_mb(), 1000 * (_cpu_s() - cpu_start) / report.frames,
+                         report.startup_s, report.inferred / report.frames, report.stage_ms))
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _peak_rss_mb() -> float:

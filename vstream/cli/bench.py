@@ -106,6 +106,12 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
         for label, case in (("every-frame", r.every_frame), ("scheduled", r.clean)):
             cells = " ".join(f"{case.stage_ms[s]:11.2f}" if s in case.stage_ms else f"{'-':>11}" for s in STAGES)
             click.echo(f"{r.size:6} {label:11} {cells}")
+    for r in results:
+        click.echo(f"{r.size:6} CPU ms per frame (all threads): transcode {r.transcode.cpu_ms:.1f}, every-frame "
+                   f"{r.every_frame.cpu_ms:.1f}, scheduled {r.clean.cpu_ms:.1f}: CPU ratio "
+                   f"{r.transcode.cpu_ms / r.every_frame.cpu_ms:.2f} / {r.cpu_ratio:.2f}")
     status("fps exclude 'start s' (Ray start and model load, once per run); ratios are to transcode; PSNR vs "
            "every-frame is at the preset's CRF; peak MB is the driver process's; stage ms are each stage's own "
-           "time on its thread (infer: in-process only, spread over all frames)", quiet)
+           "time on its thread (infer: in-process only, spread over all frames); CPU ms are the driver process's "
+           "(its encoder included, Ray actors not), and their ratio, transcode's to clean's, varies less with "
+           "other load than the fps ratio", quiet)
