@@ -323,8 +323,13 @@ class _Scheduler:
                 stopping.finishing()
             if self.report.interrupted and stopping.hurried():
                 break
-        for ref in pending:  # left by a hurried stop
-            self.ray.cancel(ref, force=True)
+        for ref, (file, step) in pending.items():  # left by a hurried stop
+            # One that finished meanwhile is kept, not cancelled: cancelling a task as it completes
+            # can abort Ray 2.60's driver ("Tried to complete task that was not pending").
+            if self.ray.wait([ref], timeout=0)[0]:
+                self._record(ref, file, step)
+            else:
+                self.ray.cancel(ref, force=True)
 
     def _next(self, pending: dict, jobs: int) -> None:
         """Start tasks up to ``jobs`` (unless stopping), then record the next one to finish."""
