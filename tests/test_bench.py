@@ -38,6 +38,7 @@ def test_bench_size_reports_both_runs(tmp_path, dimming_model):
     assert result.clean.peak_mb > 10 and result.network_input == "320x180"
     assert min(result.transcode.cpu_ms, result.every_frame.cpu_ms, result.clean.cpu_ms) > 0
     assert result.cpu_ratio == result.transcode.cpu_ms / result.clean.cpu_ms
+    assert result.every_frame_cpu_ratio == result.transcode.cpu_ms / result.every_frame.cpu_ms
 
 
 def test_schedule_fidelity_compares_with_every_frame_inference(tmp_path, dimming_model):

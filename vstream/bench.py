@@ -38,7 +38,8 @@ class CaseResult:
 
     ``cpu_ms``: the process's CPU time (all its threads, the encoder's included; Ray actors not)
     per frame. On a machine the encoder already keeps busy, the ratio of two cases' CPU time
-    predicts the ratio of their fps and varies far less with other load than fps does.
+    tracks the ratio of their fps, and it varies less with other load (time spent waiting for a
+    core is not counted).
     """
 
     fps: float
@@ -76,9 +77,13 @@ class SizeResult:
         """Transcode CPU time per frame / scheduled clean's (see :class:`CaseResult`)."""
         return self.transcode.cpu_ms / self.clean.cpu_ms
 
+    @property
+    def every_frame_cpu_ratio(self) -> float:
+        return self.transcode.cpu_ms / self.every_frame.cpu_ms
+
     def as_dict(self) -> dict:
         return {**asdict(self), "ratio": self.ratio, "every_frame_ratio": self.every_frame_ratio,
-                "cpu_ratio": self.cpu_ratio}
+                "cpu_ratio": self.cpu_ratio, "every_frame_cpu_ratio": self.every_frame_cpu_ratio}
 
 
 def every_frame(config: CleanConfig) -> CleanConfig:

@@ -109,7 +109,7 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
     for r in results:
         click.echo(f"{r.size:6} CPU ms per frame (all threads): transcode {r.transcode.cpu_ms:.1f}, every-frame "
                    f"{r.every_frame.cpu_ms:.1f}, scheduled {r.clean.cpu_ms:.1f}: CPU ratio "
-                   f"{r.transcode.cpu_ms / r.every_frame.cpu_ms:.2f} / {r.cpu_ratio:.2f}")
+                   f"{r.every_frame_cpu_ratio:.2f} / {r.cpu_ratio:.2f}")
     status("fps exclude 'start s' (Ray start and model load, once per run); ratios are to transcode; PSNR vs "
            "every-frame is at the preset's CRF; peak MB is the driver process's; stage ms are each stage's own "
            "time on its thread (infer: in-process only, spread over all frames); CPU ms are the driver process's "
