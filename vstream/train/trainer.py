@@ -200,13 +200,13 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
 
     real_fraction = float(config["data"].get("real_fraction", 0.0))
     real_clean = float(config["data"].get("real_clean", 0.0))  # clean views of the real ground truths
+    as_transmitted = config["data"].get("real_target", "as_shot") == "transmitted"
     real_sampler = real_validation = None
     if real_fraction or real_clean:
         if real is None:
             raise ValueError("data.real_fraction or data.real_clean is set: give the real pairs with --real FOLDER")
         names = pair_names(real)
         val_names = held_out(names, int(config["data"].get("real_val", 10)))
-        as_transmitted = config["data"].get("real_target", "as_shot") == "transmitted"
         real_sampler = RealPairSampler(real, [n for n in names if n not in val_names], crop, seed + 2,
                                        as_transmitted=as_transmitted)
 
