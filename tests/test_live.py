@@ -222,14 +222,19 @@ def _accounting(lines: list[str]) -> tuple[int, int, int, int]:
     return tuple(int(n) for n in match.groups())
 
 
-def _feed(data: bytes) -> tuple[int, threading.Thread, int]:
+def _feed(data: bytes, seconds: float = 0.0) -> tuple[int, threading.Thread, int]:
     """A pipe for a live run's stdin, written from a thread and kept open: (read end, writer
-    thread, write end; closing it ends the input)."""
+    thread, write end; closing it ends the input). ``seconds`` > 0 paces the writes like a
+    camera's (a tenth of a second's worth at a time) instead of one burst."""
     read, write = os.pipe()
+    chunks = max(1, round(seconds * 10))
+    step = -(-len(data) // chunks)
 
     def writer() -> None:
         try:
-            os.write(write, data)
+            for start in range(0, len(data), step):
+                os.write(write, data[start:start + step])
+                time.sleep(seconds / chunks)
         except BrokenPipeError:
             pass
 
@@ -238,10 +243,11 @@ def _feed(data: bytes) -> tuple[int, threading.Thread, int]:
     return read, thread, write
 
 
-def _live_from_stdin(clip: Path, out: Path, model: Path):
-    """``vstream clean - -o out/cam.mp4`` fed ``clip`` through a pipe: (process, feeding thread, write end)."""
+def _live_from_stdin(clip: Path, out: Path, model: Path, seconds: float = 0.0):
+    """``vstream clean - -o out/cam.mp4`` fed ``clip`` through a pipe over ``seconds`` (0: one
+    burst): (process, feeding thread, write end)."""
     out.mkdir()
-    read, writer, write = _feed(clip.read_bytes())
+    read, writer, write = _feed(clip.read_bytes(), seconds)
     proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", "--read-timeout", "60",
                    *model_args(model), stdin=read)
     os.close(read)
@@ -275,10 +281,11 @@ def test_second_signal_still_finalises_the_segment(dimming_model, tmp_path):
 
 def test_sigkill_leaves_the_open_segment_playable(dimming_model, tmp_path):
     """kill -9 mid-segment: the open MP4 segment (fragmented) plays up to about its last second;
-    the next run on the same output gives it its visible name."""
+    the next run on the same output gives it its visible name. The clip comes at a camera's pace:
+    a burst would overflow the live queue, which drops the oldest frames."""
     clip = make_clip(tmp_path / "in.ts", frames=150, width=160, height=96, fps=30, audio=False)
     out = tmp_path / "out"
-    proc, writer, write = _live_from_stdin(clip, out, dimming_model)
+    proc, writer, write = _live_from_stdin(clip, out, dimming_model, seconds=5.0)
 
     def open_segment_frames() -> int:
         staging = list(out.glob(".cam-*.part-*.mp4"))
@@ -292,8 +299,8 @@ def test_sigkill_leaves_the_open_segment_playable(dimming_model, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        writer.join(timeout=60)  # its next write fails on the dead reader
         os.close(write)
-        writer.join(timeout=60)
     assert len(list(out.iterdir())) == 1 and open_segment_frames() >= 60
     with make_clip(tmp_path / "next.ts", frames=30, width=160, height=96, fps=30, audio=False).open("rb") as stdin:
         proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", *model_args(dimming_model), stdin=stdin)
