@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vstream.train.losses import (  # noqa: E402
-    Discriminator, FeatureExtractor, adversarial_loss, feature_loss, ssim, truncated_pixel,
+    Discriminator, FeatureExtractor, adversarial_loss, feature_loss, level_change, ssim, truncated_pixel,
 )
 
 
@@ -24,6 +24,17 @@ def test_truncated_pixel_squared_weights_a_difference_by_its_size():
     one_large[0, 0, 0, 0] = 0.2
     assert float(truncated_pixel(one_large, a, 0.01, 1)) == pytest.approx(float(truncated_pixel(four_small, a, 0.01, 1)))
     assert float(truncated_pixel(one_large, a, 0.01, 2)) > 3 * float(truncated_pixel(four_small, a, 0.01, 2))
+
+
+def test_level_change_counts_a_shift_the_pixel_loss_forgives_and_ignores_texture():
+    """A clean image darkened by 0.008 everywhere: free under the truncated loss, not here; noise
+    that averages out over 16 pixels costs (almost) nothing."""
+    a = torch.full((2, 3, 32, 32), 0.5)
+    assert float(truncated_pixel(a - 0.008, a, 0.01)) == 0.0
+    assert float(level_change(a - 0.008, a)) == pytest.approx(0.008)
+    checker = (torch.arange(32)[:, None] + torch.arange(32)[None]) % 2 * 0.2 - 0.1  # ±0.1, mean 0
+    assert float(level_change(a + checker, a)) == pytest.approx(0.0, abs=1e-6)
+    assert float(level_change(a[..., :20, :20] + 0.01, a[..., :20, :20])) == pytest.approx(0.01)  # partial windows
 
 
 def test_ssim_of_identical_images_is_one_and_drops_with_noise():

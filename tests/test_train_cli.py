@@ -141,6 +141,27 @@ def test_a_zero_weight_skips_its_loss(tmp_path, photos, monkeypatch):
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["state"]["step"] == 6
 
 
+def test_clean_level_loss_sees_the_clean_samples_only(tmp_path, photos, monkeypatch):
+    """``loss.clean_level``: the level loss is given the batch's clean samples (output = input
+    label), at the configured pool, and nothing else."""
+    calls = []
+
+    def recording(pred, source, pool):
+        calls.append((len(pred), pool))
+        return (pred - source).mean()
+
+    monkeypatch.setattr(trainer, "level_change", recording)
+    config = yaml.safe_load(tiny_config(tmp_path).read_text())
+    config["loss"].update(clean_level=1.0, clean_level_pool=8)
+    config["synthesis"]["clean_fraction"] = 0.5
+    config["optim"].update(batch=4, steps=12)
+    path = tmp_path / "level.yaml"
+    path.write_text(yaml.safe_dump(config))
+    trainer.train(path, photos, tmp_path / "run", quiet=True)
+    assert calls and {pool for _, pool in calls} == {8} and all(0 < n <= 4 for n, _ in calls)
+    assert any(n < 4 for n, _ in calls)  # not every sample: the clean ones
+
+
 @pytest.mark.parametrize("configured, expected", [(None, 1), (2, 2)])
 def test_the_pixel_loss_takes_the_configured_power(tmp_path, photos, monkeypatch, configured, expected):
     powers = []

@@ -18,8 +18,8 @@ from tqdm import tqdm
 from ..photos import split_photos
 from ..synthesis import params_for
 from .data import BlendSampler
-from .losses import (Discriminator, FeatureExtractor, adversarial_loss, exposure_tolerant, feature_loss, ssim,
-                     truncated_pixel)
+from .losses import (Discriminator, FeatureExtractor, adversarial_loss, exposure_tolerant, feature_loss, level_change,
+                     ssim, truncated_pixel)
 from .mining import below_psnr, clean_changes, clean_weights
 from .network import DualBranchNet, PretrainedDualBranchNet
 from .real_pairs import RealPairSampler, held_out, load_pair, pair_names
@@ -287,6 +287,11 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
         loss = (loss_cfg["background"] * truncated_pixel(synthetic, background, **pixel)
                 + loss_cfg["interference"] * truncated_pixel(predicted_interference[:n_synthetic], interference, **pixel)
                 + loss_cfg["ssim"] * (1 - ssim(synthetic, background)))
+        if loss_cfg.get("clean_level"):
+            clean = (x[:n_synthetic] == background).flatten(1).all(1)  # clean samples: output = input
+            if clean.any():
+                loss = loss + loss_cfg["clean_level"] * level_change(synthetic[clean], background[clean],
+                                                                     int(loss_cfg.get("clean_level_pool", 16)))
         if loss_cfg["feature"]:  # the costliest loss (60% of a CPU step): a weight of 0 skips it
             loss = loss + loss_cfg["feature"] * features(synthetic, background)
         if n_real:
