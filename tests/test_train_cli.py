@@ -194,11 +194,17 @@ def test_scene_sampler_blends_whole_scenes_then_crops(photos):
         BlendSampler(paths, "water", params, crop=32, seed=3, scene=16)
 
 
-def test_exception_bad_training_inputs(tmp_path):
+def test_exception_bad_training_inputs(tmp_path, photos):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = CliRunner().invoke(main, ["train", "--config", str(tiny_config(tmp_path)), "--data", str(empty), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "need at least 4 photos" in result.stderr
+    config = yaml.safe_load(tiny_config(tmp_path).read_text())
+    config["data"]["real_target"] = "transmited"  # a typo must not train on the as-shot targets
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "typo.yaml"), "--data", str(photos), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "data.real_target must be as_shot or transmitted" in result.stderr
+    assert not (tmp_path / "o" / "last.pt").exists()
     result = CliRunner().invoke(main, ["export", str(tiny_config(tmp_path)), "-o", str(tmp_path / "x.onnx")])
     assert result.exit_code == 1 and "not a vstream checkpoint" in result.stderr
 

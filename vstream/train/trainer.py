@@ -200,7 +200,10 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
 
     real_fraction = float(config["data"].get("real_fraction", 0.0))
     real_clean = float(config["data"].get("real_clean", 0.0))  # clean views of the real ground truths
-    as_transmitted = config["data"].get("real_target", "as_shot") == "transmitted"
+    real_target = config["data"].get("real_target", "as_shot")
+    if real_target not in ("as_shot", "transmitted"):
+        raise ValueError(f"data.real_target must be as_shot or transmitted, got {real_target!r}")
+    as_transmitted = real_target == "transmitted"
     real_sampler = real_validation = None
     if real_fraction or real_clean:
         if real is None:
