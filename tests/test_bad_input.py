@@ -8,7 +8,11 @@ from __future__ import annotations
 import functools
 import http.server
 import logging
+import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -231,3 +235,24 @@ def test_a_folder_without_videos_creates_nothing(tmp_path, dimming_model, conten
     out = tmp_path / "out"
     one_line_error(run_clean(footage, "-o", out, model=dimming_model), f"no videos found in {footage}")
     assert not out.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads the process list through /proc")
+def test_passwords_leave_the_process_list(tmp_path, dimming_model):
+    """While vstream waits on a camera, ``ps`` (and Ray, which records a driver's command line as
+    its job's entrypoint) reads the URL with its credentials hidden."""
+    with socket.create_server(("127.0.0.1", 0)) as camera:  # accepts, never answers
+        port = camera.getsockname()[1]
+        url = f"rtsp://admin:hunter2@127.0.0.1:{port}/x"
+        proc = subprocess.Popen([sys.executable, "-m", "vstream", "clean", url, "-o", str(tmp_path / "o.mp4"),
+                                 "--model", str(dimming_model), "--workers", "0", "--max-retries", "0",
+                                 "--open-timeout", "60", "-q"], stderr=subprocess.DEVNULL)
+        try:
+            cmdline = Path(f"/proc/{proc.pid}/cmdline")
+            deadline = time.monotonic() + 60
+            while "***@" not in (shown := cmdline.read_bytes().decode()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert f"rtsp://***@127.0.0.1:{port}/x" in shown and "hunter2" not in shown

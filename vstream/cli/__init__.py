@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .common import hide_credentials_from_process_list
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +17,7 @@ def main() -> None:
     Start with:  vstream clean INPUT.mp4          (writes INPUT.clean.mp4)
     More:        vstream clean --help
     """
+    hide_credentials_from_process_list()
 
 
 def _register() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 import click
+import setproctitle
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -18,6 +19,15 @@ from .progress import ProgressStream
 
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
+
+
+def hide_credentials_from_process_list() -> None:
+    """Show this process's command line with URL credentials hidden (:func:`redact`) wherever it
+    is read: ``ps`` and ``/proc`` for every user of the machine, and Ray, which records a
+    driver's command line as its job's entrypoint on the cluster it joins."""
+    shown = [redact(arg) for arg in sys.orig_argv]
+    if shown != sys.orig_argv:
+        setproctitle.setproctitle(" ".join(shown))
 
 
 def setup_logging(quiet: bool, verbose: bool) -> None:
