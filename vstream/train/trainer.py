@@ -93,6 +93,11 @@ def lr_factor(progress: float) -> float:
     return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - 0.05) / 0.95)))
 
 
+def clean_samples(inputs: torch.Tensor, backgrounds: torch.Tensor) -> torch.Tensor:
+    """Which samples carry no interference (their label is the input itself): a ``(B,)`` mask."""
+    return (inputs == backgrounds).flatten(1).all(1)
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = float(((a - b) ** 2).mean())
     return 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
@@ -124,7 +129,7 @@ class Validation:
             subtracted.append((x - interference).clamp(0, 1))
         model.train()
         outputs = torch.cat(outputs)
-        clean = (self.inputs == self.backgrounds).flatten(1).all(1)  # samples with no interference
+        clean = clean_samples(self.inputs, self.backgrounds)
         return {"psnr": psnr(outputs, self.backgrounds),
                 "psnr_subtract": psnr(torch.cat(subtracted), self.backgrounds),
                 "psnr_clean": psnr(outputs[clean], self.backgrounds[clean]) if clean.any() else float("nan")}
@@ -291,7 +296,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
                 + loss_cfg["interference"] * truncated_pixel(predicted_interference[:n_synthetic], interference, **pixel)
                 + loss_cfg["ssim"] * (1 - ssim(synthetic, background)))
         if loss_cfg.get("clean_level"):
-            clean = (x[:n_synthetic] == background).flatten(1).all(1)  # clean samples: output = input
+            clean = clean_samples(x[:n_synthetic], background)
             if clean.any():
                 loss = loss + loss_cfg["clean_level"] * level_change(synthetic[clean], background[clean],
                                                                      int(loss_cfg.get("clean_level_pool", 16)))
