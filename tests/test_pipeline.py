@@ -112,8 +112,8 @@ def test_default_output_names():
 
 def _start_clean(src: Path, out: Path, model: Path) -> subprocess.Popen:
     """``vstream clean src -o out`` in a subprocess, returned once it writes its first frames."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vstream", "clean", str(src), "-o", str(out), "--model", str(model),
+    proc = subprocess.Popen(  # -X faulthandler: SIGABRT dumps every thread's stack (see _stderr_after_stop)
+        [sys.executable, "-X", "faulthandler", "-m", "vstream", "clean", str(src), "-o", str(out), "--model", str(model),
          "--workers", "0", "--preset", "medium"],
         stderr=subprocess.PIPE, text=True,
     )
@@ -121,6 +121,17 @@ def _start_clean(src: Path, out: Path, model: Path) -> subprocess.Popen:
     while time.monotonic() < deadline and not list(out.parent.glob(f".{out.stem}.part-*")):
         time.sleep(0.05)
     return proc
+
+
+def _stderr_after_stop(proc: subprocess.Popen, timeout: float = 60) -> str:
+    """The stderr of a run that was told to stop; one that does not stop in ``timeout`` fails the
+    test with every thread's stack (one hung once in a CI run)."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        stderr = proc.communicate(timeout=30)[1]
+        pytest.fail(f"no exit {timeout:.0f} s after the stop; its threads:\n{stderr[-6000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +145,7 @@ def test_interrupt_leaves_a_playable_partial_file(tmp_path, long_clip, dimming_m
     proc = _start_clean(long_clip, out, dimming_model)
     time.sleep(1.0)
     proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=60)
+    stderr = _stderr_after_stop(proc)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not out.exists()
@@ -155,7 +166,7 @@ def test_second_signal_still_leaves_a_playable_partial_file(tmp_path, long_clip,
     for sig in (signal.SIGINT, signal.SIGINT, signal.SIGTERM, signal.SIGINT):
         proc.send_signal(sig)
         time.sleep(0.1)
-    _, stderr = proc.communicate(timeout=60)
+    stderr = _stderr_after_stop(proc)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "Aborted" not in stderr
     assert "written to " + str(tmp_path / "out.partial-2.mkv") in stderr
