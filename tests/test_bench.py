@@ -3,13 +3,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 import av
+import cv2
 import numpy as np
 
-from vstream.bench import SizeResult, bench_size, fidelity, schedule_fidelity, still_flicker
+from vstream.bench import (SizeResult, bench_size, fidelity, schedule_fidelity, slide_fidelity, sliding_crops,
+                           still_flicker)
 from vstream.config import load_config
 from vstream.stagetimes import STAGES
 
-from media import make_clip
+from media import make_clip, synthetic_frame
 
 
 def test_identity_model_with_lossless_encode_is_bit_exact(tmp_path, identity_model):
@@ -68,3 +70,30 @@ def test_still_flicker_is_the_change_of_what_was_removed_where_the_input_is_stil
     flickering = write_i420(tmp_path / "flicker.mkv", [still - 10 + 4 * (i % 2) for i in range(4)])
     assert still_flicker(source, steady) == 0
     assert still_flicker(source, flickering) == 4.0
+
+
+def test_sliding_crops_pan_from_corner_to_corner():
+    image = np.arange(50 * 70, dtype=np.int32).reshape(50, 70)
+    crops = sliding_crops(image, frames=5, share=0.8)
+    assert len(crops) == 5 and all(c.shape == (40, 56) for c in crops)
+    assert crops[0][0, 0] == image[0, 0] and crops[-1][-1, -1] == image[-1, -1]
+    corners = [int(c[0, 0]) for c in crops]
+    assert corners == sorted(corners) and len(set(corners)) == 5
+
+
+def write_pair(folder, name, image, background):
+    folder.mkdir(exist_ok=True)
+    for suffix, rgb in (("input", image), ("background", background)):
+        cv2.imwrite(str(folder / f"{name}_{suffix}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return folder / f"{name}_input.png", folder / f"{name}_background.png"
+
+
+def test_slide_fidelity_scores_the_input_and_both_outputs_against_the_background(tmp_path, dimming_model):
+    image = cv2.resize(synthetic_frame(0, 40, 30), (200, 150), interpolation=cv2.INTER_CUBIC)
+    # What the dimming model takes for the background: 0.8 * input + 0.05.
+    background = np.clip(image * 0.8 + 0.05 * 255, 0, 255).round().astype(np.uint8)
+    config = load_config("default", {"model": str(dimming_model), "workers": 0})
+    result = slide_fidelity(*write_pair(tmp_path / "pairs", "a", image, background), config, tmp_path)
+    assert result.name == "a_input" and result.frames == 60 and 0 < result.inferred < 1
+    assert result.psnr_input_db < 25 and result.psnr_every_db > result.psnr_input_db + 10
+    assert abs(result.psnr_scheduled_db - result.psnr_every_db) < 1.0

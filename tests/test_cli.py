@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import pytest
 from click.testing import CliRunner
 
 from vstream import __version__
 from vstream.cli import main
 
-from media import make_clip, read_video
+from media import make_clip, read_video, synthetic_frame
 
 
 def invoke(*args: str):
@@ -158,3 +159,25 @@ def test_bench_reports_every_frame_and_scheduled_runs(clip, dimming_model, tmp_p
                                 "reconstruct", "encode"]
     assert lines[5].split()[:2] == ["360p", "every-frame"] and lines[6].split()[:2] == ["360p", "scheduled"]
     assert lines[7].startswith("360p   CPU ms per frame (all threads): transcode ") and "CPU ratio" in lines[7]
+
+
+def test_bench_slide_pans_over_each_pair_and_compares_both_schedules(dimming_model, tmp_path):
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    for name in ("a", "b"):
+        for suffix in ("input", "background"):
+            cv2.imwrite(str(pairs / f"{name}_{suffix}.png"), synthetic_frame(3, 96, 64))
+    result = invoke("bench", "--sizes", "", "--slide", pairs, "--model", dimming_model, "--workers", "0", "-q")
+    assert result.exit_code == 0, result.output
+    rows = result.stdout.splitlines()
+    assert [r.split()[:2] for r in rows[:2]] == [["slide", "a_input"], ["slide", "b_input"]]
+    assert "background PSNR: input inf, every-frame" in rows[0]  # the input is its own background here
+    assert rows[2].startswith("slide: 2 clips, scheduled - every-frame background PSNR mean ")
+
+
+def test_bench_slide_needs_ground_truth(dimming_model, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "p.png"), synthetic_frame(0, 64, 48))
+    result = invoke("bench", "--sizes", "", "--slide", photos, "--model", dimming_model, "--workers", "0", "-q")
+    assert result.exit_code == 2 and "has no ground truth" in result.output

@@ -13,7 +13,7 @@ import multiprocessing
 import resource
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from . import colour, pyramid
 from .config import CleanConfig
 from .decode import VideoReader
 from .encode import EncodeSettings, VideoWriter
+from .evaluate import read_rgb
 from .infer import InterferenceModel
 from .pipeline import clean_video
 
@@ -98,14 +99,22 @@ def make_source(sample: Path, size: str, frames: int, out: Path, keyint: int | N
     with VideoReader(sample) as reader:
         images = [cv2.resize(colour.to_rgb(f.i420), (width, height), interpolation=cv2.INTER_CUBIC)
                   for f in reader.items(passthrough=False)]
+    options = {"crf": "12", "preset": "ultrafast"}
+    if keyint:
+        options["x264-params"] = f"keyint={keyint}:min-keyint={keyint}:scenecut=0"
+    return write_clip((images[i % len(images)] for i in range(frames)), out, options)
+
+
+def write_clip(images: Iterable[np.ndarray], out: Path, options: dict[str, str]) -> Path:
+    """Same-size ``(H, W, 3)`` uint8 RGB images (even H, W) into a 25 fps yuv420p H.264 clip,
+    encoded with x264 ``options`` (``crf`` 0: lossless)."""
     with av.open(str(out), "w") as container:
-        options = {"crf": "12", "preset": "ultrafast"}
-        if keyint:
-            options["x264-params"] = f"keyint={keyint}:min-keyint={keyint}:scenecut=0"
         stream = container.add_stream("libx264", rate=25, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(images[i % len(images)], format="rgb24")
+        stream.pix_fmt = "yuv420p"
+        for i, image in enumerate(images):
+            if i == 0:
+                stream.height, stream.width = image.shape[:2]
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = i
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
@@ -256,6 +265,48 @@ def still_flicker(source: Path, cleaned: Path, still: int = 2) -> float:
             count += int(mask.sum())
         before = y, removed
     return total / count if count else 0.0
+
+
+SLIDE_FRAMES = 60
+SLIDE_CROP = 0.8  # the crop's share of each side; it slides over the rest, corner to corner
+
+
+@dataclass(frozen=True)
+class SlideFidelity:
+    """A real photo through glass made into a clip by sliding a crop over it, cleaned
+    losslessly with the network on every frame and as scheduled. ``psnr_*_db``: the input and
+    each output against the same crops of the photo's ground-truth background."""
+
+    name: str
+    frames: int
+    psnr_input_db: float
+    psnr_every_db: float
+    psnr_scheduled_db: float
+    inferred: float
+
+
+def sliding_crops(image: np.ndarray, frames: int = SLIDE_FRAMES, share: float = SLIDE_CROP) -> list[np.ndarray]:
+    """``frames`` even-sized crops of ``image``, ``share`` of each side, moving evenly from its
+    top-left corner to its bottom-right: a camera panning over a still scene."""
+    h, w = image.shape[:2]
+    ch, cw = int(h * share) // 2 * 2, int(w * share) // 2 * 2
+    steps = np.linspace(0.0, 1.0, frames)
+    return [image[y : y + ch, x : x + cw]
+            for x, y in zip(np.rint(steps * (w - cw)).astype(int), np.rint(steps * (h - ch)).astype(int))]
+
+
+def slide_fidelity(image: Path, background: Path, config: CleanConfig, workdir: Path) -> SlideFidelity:
+    """Pan over ``image`` (:func:`sliding_crops`), clean it both ways, and score both against the
+    background's crops, encoded as the input is (lossless yuv420p) so both share its format."""
+    source, truth = (write_clip(sliding_crops(read_rgb(path)), workdir / f"slide-{image.stem}-{name}.mp4",
+                                {"crf": "0", "preset": "ultrafast"})
+                     for path, name in ((image, "input"), (background, "truth")))
+    lossless = replace(config, encode=replace(config.encode, crf=0))
+    every, scheduled = (workdir / f"slide-{image.stem}-{name}.mkv" for name in ("every", "scheduled"))
+    clean_video(str(source), every, every_frame(lossless))
+    report = clean_video(str(source), scheduled, lossless)
+    (psnr_input, frames), (psnr_every, _), (psnr_scheduled, _) = (psnr_between(truth, path) for path in (source, every, scheduled))
+    return SlideFidelity(image.stem, frames, psnr_input, psnr_every, psnr_scheduled, report.inferred / report.frames)
 
 
 def _i420s(path: Path) -> Iterator[np.ndarray]:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import click
 
-from ..bench import ARCHIVE_SEGMENTS, SIZES, bench_archive, bench_size, fidelity, schedule_fidelity
+from ..bench import (ARCHIVE_SEGMENTS, SIZES, SLIDE_FRAMES, bench_archive, bench_size, fidelity, schedule_fidelity,
+                     slide_fidelity)
 from ..stagetimes import STAGES
 from ..config import load_config
+from ..evaluate import find_pairs
 from ..samples import sample_clip
 from .common import quiet_option, setup_logging, status, user_errors
 
@@ -31,6 +33,11 @@ from .common import quiet_option, setup_logging, status, user_errors
                    "nothing to remove it should stay high), and, encoded losslessly, the scheduled output's "
                    "PSNR against every-frame inference and both outputs' flicker in still regions. "
                    "Skips the speed runs if --sizes is empty.")
+@click.option("--slide", "slide_sets", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help=f"Also pan over each photo of this folder of pairs with ground truth (repeatable; e.g. "
+                   f"eval/location_aware_real): {SLIDE_FRAMES} frames of a crop sliding corner to corner, cleaned "
+                   "losslessly with the network on every frame and as scheduled, each scored against the same "
+                   "crops of the ground truth.")
 @click.option("--archive-seconds", type=click.FloatRange(min=0), default=0, show_default=True,
               help=f"Also time archive jobs on a clip this long at 720p (a keyframe every 2 s): cleaned whole and "
                    f"as {ARCHIVE_SEGMENTS} segments on one job (segmenting's overhead), then as {ARCHIVE_SEGMENTS} "
@@ -38,7 +45,7 @@ from .common import quiet_option, setup_logging, status, user_errors
 @click.option("--archive-jobs", default="1,2,4", show_default=True, help="Comma-separated job counts for --archive-seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of a table.")
 @quiet_option
-def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset, clean_clips, archive_seconds,
+def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset, clean_clips, slide_sets, archive_seconds,
                   archive_jobs, as_json, quiet) -> None:
     """Time `vstream clean` against a plain PyAV transcode with the same encoder settings.
 
@@ -59,7 +66,7 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
         config = load_config(preset, {"model": str(model) if model else None, "workers": workers,
                                       "encode.preset": encoder_preset})
         sample = sample or sample_clip()
-        results, psnrs, archive = [], [], None
+        results, psnrs, slides, archive = [], [], [], None
         with tempfile.TemporaryDirectory(prefix="vstream-bench-") as workdir:
             for size in names:
                 status(f"bench {size}: {frames} frames, {config.encode.codec} {config.encode.preset}", quiet)
@@ -71,12 +78,20 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
                     row[label], row["frames"] = fidelity(clip, replace(config, encode=replace(config.encode, crf=crf)), Path(workdir))
                 row["schedule"] = asdict(schedule_fidelity(clip, config, Path(workdir)))
                 psnrs.append(row)
+            for folder in slide_sets:
+                _, pairs = find_pairs(folder)
+                for n, (image, truth) in enumerate(pairs, 1):
+                    if truth is None:
+                        raise click.BadParameter(f"{folder} has no ground truth to score against", param_hint="--slide")
+                    status(f"slide {folder.name} {n}/{len(pairs)}: {image.name}", quiet)
+                    slides.append(slide_fidelity(image, truth, config, Path(workdir)))
             if archive_seconds:
                 status(f"archive: {archive_seconds:g} s at 720p, whole and {ARCHIVE_SEGMENTS} segments on "
                        f"{', '.join(map(str, jobs))} jobs", quiet)
                 archive = bench_archive(sample, archive_seconds, jobs, config, Path(workdir))
     if as_json:
         click.echo(json.dumps({"speed": [r.as_dict() for r in results], "fidelity": psnrs,
+                               "slide": [asdict(r) for r in slides],
                                "archive": archive.as_dict() if archive else None}, indent=2))
         return
     if archive:
@@ -91,6 +106,14 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
         click.echo(f"{'':32} scheduled vs every-frame {sched['psnr_db']:.2f} dB (lossless), network on "
                    f"{sched['inferred']:.0%} of frames; still-region flicker {sched['flicker_every']:.3f} "
                    f"(every frame) / {sched['flicker_scheduled']:.3f} (scheduled) levels")
+    for r in slides:
+        click.echo(f"slide {r.name:26} {r.frames:5d} frames  background PSNR: input {r.psnr_input_db:.2f}, every-frame "
+                   f"{r.psnr_every_db:.2f}, scheduled {r.psnr_scheduled_db:.2f} dB "
+                   f"({r.psnr_scheduled_db - r.psnr_every_db:+.2f}); network on {r.inferred:.0%} of frames")
+    if slides:
+        deltas = [r.psnr_scheduled_db - r.psnr_every_db for r in slides]
+        click.echo(f"slide: {len(slides)} clips, scheduled - every-frame background PSNR mean {sum(deltas) / len(deltas):+.3f} dB, "
+                   f"worst {min(deltas):+.3f} dB")
     if not results:
         return
     click.echo(f"{'size':6} {'transcode':>9} {'every-frame':>11} {'ratio':>5} {'scheduled':>9} {'ratio':>5} "
