@@ -31,8 +31,8 @@ class ScheduleConfig:
     frame's above which the network runs again (0: on every frame). ``max_gap``: the network
     runs at least on every frame whose index is a multiple of it (1: on every frame)."""
 
-    threshold: float = 0.05
-    max_gap: int = 8
+    threshold: float = 0.08
+    max_gap: int = 16
 
     def __post_init__(self) -> None:
         number = isinstance(self.threshold, (int, float)) and not isinstance(self.threshold, bool)
