@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import av
@@ -9,7 +10,7 @@ import numpy as np
 from vstream.bench import (SizeResult, bench_size, fidelity, schedule_fidelity, slide_fidelity, sliding_crops,
                            still_flicker)
 from vstream.config import load_config
-from vstream.stagetimes import STAGES
+from vstream.stagetimes import STAGES, StageTimes
 
 from media import make_clip, synthetic_frame
 
@@ -97,3 +98,12 @@ def test_slide_fidelity_scores_the_input_and_both_outputs_against_the_background
     assert result.name == "a_input" and result.frames == 60 and 0 < result.inferred < 1
     assert result.psnr_input_db < 25 and result.psnr_every_db > result.psnr_input_db + 10
     assert abs(result.psnr_scheduled_db - result.psnr_every_db) < 1.0
+
+
+def test_stage_times_count_cpu_not_waiting():
+    times = StageTimes()
+    with times.timing("decode"):
+        time.sleep(0.3)  # waiting for a frame (or a core) costs no CPU
+    with times.timing("reconstruct"):
+        sum(range(2_000_000))
+    assert times.seconds["decode"] < 0.05 and times.seconds["reconstruct"] > 0
