@@ -25,7 +25,7 @@ from . import colour, pyramid
 from .config import CleanConfig
 from .decode import VideoReader
 from .encode import EncodeSettings, VideoWriter
-from .evaluate import read_rgb
+from .evaluate import read_pair
 from .infer import InterferenceModel
 from .pipeline import clean_video
 
@@ -298,14 +298,16 @@ def sliding_crops(image: np.ndarray, frames: int = SLIDE_FRAMES, share: float = 
 def slide_fidelity(image: Path, background: Path, config: CleanConfig, workdir: Path) -> SlideFidelity:
     """Pan over ``image`` (:func:`sliding_crops`), clean it both ways, and score both against the
     background's crops, encoded as the input is (lossless yuv420p) so both share its format."""
-    source, truth = (write_clip(sliding_crops(read_rgb(path)), workdir / f"slide-{image.stem}-{name}.mp4",
-                                {"crf": "0", "preset": "ultrafast"})
-                     for path, name in ((image, "input"), (background, "truth")))
+    lossless_h264 = {"crf": "0", "preset": "ultrafast"}
+    source, truth = (write_clip(sliding_crops(rgb), workdir / f"slide-{image.stem}-{name}.mp4", lossless_h264)
+                     for rgb, name in zip(read_pair(image, background), ("input", "truth")))
     lossless = replace(config, encode=replace(config.encode, crf=0))
     every, scheduled = (workdir / f"slide-{image.stem}-{name}.mkv" for name in ("every", "scheduled"))
     clean_video(str(source), every, every_frame(lossless))
     report = clean_video(str(source), scheduled, lossless)
-    (psnr_input, frames), (psnr_every, _), (psnr_scheduled, _) = (psnr_between(truth, path) for path in (source, every, scheduled))
+    (psnr_input, frames), (psnr_every, _), (psnr_scheduled, _) = (
+        psnr_between(truth, path) for path in (source, every, scheduled)
+    )
     return SlideFidelity(image.stem, frames, psnr_input, psnr_every, psnr_scheduled, report.inferred / report.frames)
 
 

@@ -63,6 +63,15 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def read_pair(source: Path, truth: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """An input photo and its ground truth (the photo itself if None), resized to the input's size."""
+    image = read_rgb(source)
+    background = image if truth is None else read_rgb(truth)
+    if background.shape != image.shape:
+        background = cv2.resize(background, image.shape[1::-1], interpolation=cv2.INTER_AREA)
+    return image, background
+
+
 @dataclass
 class Score:
     """Means over a dataset for one method, and its worst image's PSNR: on clean photos the mean is
@@ -107,10 +116,7 @@ def evaluate(folder: Path, methods: dict[str, Method], limit: int | None = None,
     layout, pairs = find_pairs(folder, limit, held_out)
     rows: dict[str, list[tuple[float, ...]]] = {name: [] for name in methods}  # psnr, ssim, ms, distance
     for source, truth_path in pairs:
-        image = read_rgb(source)
-        truth = image if truth_path is None else read_rgb(truth_path)
-        if truth.shape != image.shape:
-            truth = cv2.resize(truth, image.shape[1::-1], interpolation=cv2.INTER_AREA)
+        image, truth = read_pair(source, truth_path)
         for name, method in methods.items():
             start = time.perf_counter()
             output = method(image)

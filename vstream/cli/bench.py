@@ -45,8 +45,8 @@ from .common import quiet_option, setup_logging, status, user_errors
 @click.option("--archive-jobs", default="1,2,4", show_default=True, help="Comma-separated job counts for --archive-seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of a table.")
 @quiet_option
-def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset, clean_clips, slide_sets, archive_seconds,
-                  archive_jobs, as_json, quiet) -> None:
+def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset, clean_clips, slide_sets,
+                  archive_seconds, archive_jobs, as_json, quiet) -> None:
     """Time `vstream clean` against a plain PyAV transcode with the same encoder settings.
 
     They run back to back on the same clip (transcode, clean with the network on every frame,
@@ -112,8 +112,8 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
                    f"({r.psnr_scheduled_db - r.psnr_every_db:+.2f}); network on {r.inferred:.0%} of frames")
     if slides:
         deltas = [r.psnr_scheduled_db - r.psnr_every_db for r in slides]
-        click.echo(f"slide: {len(slides)} clips, scheduled - every-frame background PSNR mean {sum(deltas) / len(deltas):+.3f} dB, "
-                   f"worst {min(deltas):+.3f} dB")
+        click.echo(f"slide: {len(slides)} clips, scheduled - every-frame background PSNR mean "
+                   f"{sum(deltas) / len(deltas):+.3f} dB, worst {min(deltas):+.3f} dB")
     if not results:
         return
     click.echo(f"{'size':6} {'transcode':>9} {'every-frame':>11} {'ratio':>5} {'scheduled':>9} {'ratio':>5} "
