@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,17 @@ def identity_model(tmp_path_factory) -> Path:
 def dimming_model(tmp_path_factory) -> Path:
     """A model that removes a known layer: background == 0.8 * input + 0.05."""
     return write_model(tmp_path_factory.mktemp("models") / "dimming.onnx", 0.8, 0.05)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The CLI sets up the root logger (``logging.basicConfig(force=True)``, ERROR with ``-q``):
+    undo it after each test, so that one test's ``-q`` cannot hide the next one's warnings."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
 
 
 @pytest.fixture
