@@ -32,7 +32,7 @@ def test_dimming_model_lowers_fidelity(tmp_path, dimming_model):
 def test_bench_size_reports_both_runs(tmp_path, dimming_model):
     sample = make_clip(tmp_path / "sample.mp4", frames=6, width=64, height=48)
     config = load_config("default", {"model": str(dimming_model), "workers": 0})
-    result = bench_size(sample, "360p", 12, replace(config, encode=replace(config.encode, preset="ultrafast")), tmp_path)
+    (result,) = bench_size(sample, "360p", 12, replace(config, encode=replace(config.encode, preset="ultrafast")), tmp_path)
     assert isinstance(result, SizeResult) and result.frames == 12
     assert result.transcode.fps > 0 and result.clean.fps > 0 and result.ratio > 0
     assert result.every_frame.fps > 0 and result.every_frame_ratio > 0

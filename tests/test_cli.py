@@ -161,6 +161,17 @@ def test_bench_reports_every_frame_and_scheduled_runs(clip, dimming_model, tmp_p
     assert lines[7].startswith("360p   CPU ms per frame (all threads): transcode ") and "CPU ratio" in lines[7]
 
 
+def test_bench_repeat_runs_rounds_and_prints_each_ratios_spread(clip, dimming_model):
+    result = invoke("bench", "--input", clip, "--sizes", "360p", "--frames", "10", "--repeat", "2",
+                    "--model", dimming_model, "--workers", "0", "--preset", "ultrafast")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("360p ") and "dB" in line for line in lines) == 2  # a row per round
+    summary = lines[-1]
+    assert summary.startswith("360p   over 2 rounds, median (range): every-frame ")
+    assert "scheduled " in summary and "CPU ratio scheduled " in summary
+
+
 def test_bench_slide_pans_over_each_pair_and_compares_both_schedules(dimming_model, tmp_path):
     pairs = tmp_path / "pairs"
     pairs.mkdir()

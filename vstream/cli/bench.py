@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -24,6 +25,9 @@ from .common import quiet_option, setup_logging, status, user_errors
 @click.option("--sizes", default="720p,1080p", show_default=True,
               help=f"Comma-separated, from {', '.join(SIZES)}; empty for none.")
 @click.option("--frames", type=click.IntRange(min=10), default=150, show_default=True)
+@click.option("--repeat", "repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Rounds of the three speed cases per size, interleaved; with more than one, each ratio's "
+                   "median and range over the rounds is printed too.")
 @click.option("-c", "--config", "preset", default="default", show_default=True, help="Preset or YAML file.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process).")
@@ -45,7 +49,7 @@ from .common import quiet_option, setup_logging, status, user_errors
 @click.option("--archive-jobs", default="1,2,4", show_default=True, help="Comma-separated job counts for --archive-seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of a table.")
 @quiet_option
-def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset, clean_clips, slide_sets,
+def bench_command(sample, sizes, frames, repeats, preset, model, workers, encoder_preset, clean_clips, slide_sets,
                   archive_seconds, archive_jobs, as_json, quiet) -> None:
     """Time `vstream clean` against a plain PyAV transcode with the same encoder settings.
 
@@ -69,8 +73,9 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
         results, psnrs, slides, archive = [], [], [], None
         with tempfile.TemporaryDirectory(prefix="vstream-bench-") as workdir:
             for size in names:
-                status(f"bench {size}: {frames} frames, {config.encode.codec} {config.encode.preset}", quiet)
-                results.append(bench_size(sample, size, frames, config, Path(workdir)))
+                status(f"bench {size}: {frames} frames, {config.encode.codec} {config.encode.preset}"
+                       + (f", {repeats} rounds" if repeats > 1 else ""), quiet)
+                results.extend(bench_size(sample, size, frames, config, Path(workdir), repeats))
             for clip in clean_clips:
                 status(f"fidelity: {clip.name}", quiet)
                 row = {"clip": clip.name}
@@ -133,8 +138,18 @@ def bench_command(sample, sizes, frames, preset, model, workers, encoder_preset,
         click.echo(f"{r.size:6} CPU ms per frame (all threads): transcode {r.transcode.cpu_ms:.1f}, every-frame "
                    f"{r.every_frame.cpu_ms:.1f}, scheduled {r.clean.cpu_ms:.1f}: CPU ratio "
                    f"{r.every_frame_cpu_ratio:.2f} / {r.cpu_ratio:.2f}")
+    if repeats > 1:
+        for size in dict.fromkeys(r.size for r in results):
+            rounds = [r for r in results if r.size == size]
+            cells = ", ".join(f"{label} {_spread([getattr(r, name) for r in rounds])}" for label, name in (
+                ("every-frame", "every_frame_ratio"), ("scheduled", "ratio"), ("CPU ratio scheduled", "cpu_ratio")))
+            click.echo(f"{size:6} over {len(rounds)} rounds, median (range): {cells}")
     status("fps exclude 'start s' (Ray start and model load, once per run); ratios are to transcode; PSNR vs "
            "every-frame is at the preset's CRF; peak MB is the driver process's; stage ms are each stage's own "
            "time on its thread (infer: in-process only, spread over all frames); CPU ms are the driver process's "
            "(its encoder included, Ray actors not), and their ratio, transcode's to clean's, varies less with "
            "other load than the fps ratio", quiet)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
