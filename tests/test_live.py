@@ -378,6 +378,20 @@ def test_stdin_to_segments(dimming_model, tmp_path):
     assert len(pts_seconds(segment)) == 30 and "input ended: 30 frames in, 30 out" in stderr
 
 
+def test_odd_sized_feed_is_padded_with_a_warning(dimming_model, tmp_path):
+    clip = make_clip(tmp_path / "odd.mkv", frames=10, width=161, height=97, fps=30, audio=False, codec="ffv1")
+    (tmp_path / "out").mkdir()
+    with clip.open("rb") as stdin:
+        proc = vstream("-", "-o", str(tmp_path / "out" / "cam.mkv"), "--max-wait", "60",
+                       *model_args(dimming_model), stdin=stdin)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "the feed - is 161x97: the live output is 162x98, its last column/row repeated" in stderr
+    [segment] = (tmp_path / "out").iterdir()
+    frames, _, _ = read_video(segment)
+    assert len(frames) == 10 and frames[0].shape[:2] == (98, 162)
+
+
 def test_drop_policy_drops_oldest_stale_frames():
     """Frames that waited past max_wait are dropped oldest first, counted; the newest is kept,
     and discontinuity markers are never dropped."""

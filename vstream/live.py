@@ -270,6 +270,10 @@ class LiveSource:
             return str(exc), False
         got_frames = False
         with reader:
+            width, height = reader.info.width, reader.info.height
+            if width % 2 or height % 2:  # frames carry 4:2:0 planes, which need an even size
+                log.warning("the feed %s is %dx%d: the live output is %dx%d, its last column/row repeated",
+                            self.name, width, height, width + width % 2, height + height % 2)
             rate = reader.info.average_rate or Fraction(25)
             self._step = max(1, round(1 / (rate * OUTPUT_TIME_BASE)))
             self._offset = None
