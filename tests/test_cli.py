@@ -186,9 +186,11 @@ def test_bench_slide_pans_over_each_pair_and_compares_both_schedules(dimming_mod
     assert rows[2].startswith("slide: 2 clips, scheduled - every-frame background PSNR mean ")
 
 
-def test_bench_slide_needs_ground_truth(dimming_model, tmp_path):
+def test_bench_slide_needs_ground_truth_before_any_run(clip, dimming_model, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
     cv2.imwrite(str(photos / "p.png"), synthetic_frame(0, 64, 48))
-    result = invoke("bench", "--sizes", "", "--slide", photos, "--model", dimming_model, "--workers", "0", "-q")
+    result = invoke("bench", "--input", clip, "--sizes", "360p", "--slide", photos, "--model", dimming_model,
+                    "--workers", "0")
     assert result.exit_code == 2 and "has no ground truth" in result.output
+    assert "bench 360p" not in result.output  # refused before the speed runs, not after them

@@ -70,6 +70,10 @@ def bench_command(sample, sizes, frames, repeats, preset, model, workers, encode
         config = load_config(preset, {"model": str(model) if model else None, "workers": workers,
                                       "encode.preset": encoder_preset})
         sample = sample or sample_clip()
+        slide_pairs = [(folder, find_pairs(folder)[1]) for folder in slide_sets]  # checked before any work
+        for folder, pairs in slide_pairs:
+            if any(truth is None for _, truth in pairs):
+                raise click.BadParameter(f"{folder} has no ground truth to score against", param_hint="--slide")
         results, psnrs, slides, archive = [], [], [], None
         with tempfile.TemporaryDirectory(prefix="vstream-bench-") as workdir:
             for size in names:
@@ -83,11 +87,8 @@ def bench_command(sample, sizes, frames, repeats, preset, model, workers, encode
                     row[label], row["frames"] = fidelity(clip, replace(config, encode=replace(config.encode, crf=crf)), Path(workdir))
                 row["schedule"] = asdict(schedule_fidelity(clip, config, Path(workdir)))
                 psnrs.append(row)
-            for folder in slide_sets:
-                _, pairs = find_pairs(folder)
+            for folder, pairs in slide_pairs:
                 for n, (image, truth) in enumerate(pairs, 1):
-                    if truth is None:
-                        raise click.BadParameter(f"{folder} has no ground truth to score against", param_hint="--slide")
                     status(f"slide {folder.name} {n}/{len(pairs)}: {image.name}", quiet)
                     slides.append(slide_fidelity(image, truth, config, Path(workdir)))
             if archive_seconds:
