@@ -245,14 +245,22 @@ class ScheduleFidelity:
     flicker_scheduled: float
 
 
-def schedule_fidelity(source: Path, config: CleanConfig, workdir: Path) -> ScheduleFidelity:
-    """Clean ``source`` losslessly with the network on every frame and as ``config`` schedules it, and compare."""
+def _clean_both_ways(source: Path, config: CleanConfig, stem: Path) -> tuple[Path, Path, float]:
+    """Clean ``source`` losslessly with the network on every frame and as ``config`` schedules
+    it, into ``<stem>-every.mkv`` and ``<stem>-scheduled.mkv``; returns both and the share of
+    frames the network ran on when scheduled."""
     lossless = replace(config, encode=replace(config.encode, crf=0))
-    every, scheduled = (workdir / f"schedule-{source.stem}-{name}.mkv" for name in ("every", "scheduled"))
+    every, scheduled = (stem.with_name(f"{stem.name}-{name}.mkv") for name in ("every", "scheduled"))
     clean_video(str(source), every, every_frame(lossless))
     report = clean_video(str(source), scheduled, lossless)
+    return every, scheduled, report.inferred / report.frames
+
+
+def schedule_fidelity(source: Path, config: CleanConfig, workdir: Path) -> ScheduleFidelity:
+    """Clean ``source`` losslessly with the network on every frame and as ``config`` schedules it, and compare."""
+    every, scheduled, inferred = _clean_both_ways(source, config, workdir / f"schedule-{source.stem}")
     psnr, frames = psnr_between(every, scheduled)
-    return ScheduleFidelity(source.name, frames, psnr, report.inferred / report.frames,
+    return ScheduleFidelity(source.name, frames, psnr, inferred,
                             still_flicker(source, every), still_flicker(source, scheduled))
 
 
@@ -306,14 +314,11 @@ def slide_fidelity(image: Path, background: Path, config: CleanConfig, workdir: 
     lossless_h264 = {"crf": "0", "preset": "ultrafast"}
     source, truth = (write_clip(sliding_crops(rgb), workdir / f"slide-{image.stem}-{name}.mp4", lossless_h264)
                      for rgb, name in zip(read_pair(image, background), ("input", "truth")))
-    lossless = replace(config, encode=replace(config.encode, crf=0))
-    every, scheduled = (workdir / f"slide-{image.stem}-{name}.mkv" for name in ("every", "scheduled"))
-    clean_video(str(source), every, every_frame(lossless))
-    report = clean_video(str(source), scheduled, lossless)
+    every, scheduled, inferred = _clean_both_ways(source, config, workdir / f"slide-{image.stem}")
     (psnr_input, frames), (psnr_every, _), (psnr_scheduled, _) = (
         psnr_between(truth, path) for path in (source, every, scheduled)
     )
-    return SlideFidelity(image.stem, frames, psnr_input, psnr_every, psnr_scheduled, report.inferred / report.frames)
+    return SlideFidelity(image.stem, frames, psnr_input, psnr_every, psnr_scheduled, inferred)
 
 
 def _i420s(path: Path) -> Iterator[np.ndarray]:
