@@ -147,7 +147,7 @@ def bench_command(sample, sizes, frames, repeats, preset, model, workers, encode
             click.echo(f"{size:6} over {len(rounds)} rounds, median (range): {cells}")
     status("fps exclude 'start s' (Ray start and model load, once per run); ratios are to transcode; PSNR vs "
            "every-frame is at the preset's CRF; peak MB is the driver process's; stage ms are each stage's own "
-           "time on its thread (infer: in-process only, spread over all frames); CPU ms are the driver process's "
+           "CPU time on its thread, waiting not counted (infer: in-process only, spread over all frames); CPU ms are the driver process's "
            "(its encoder included, Ray actors not), and their ratio, transcode's to clean's, varies less with "
            "other load than the fps ratio", quiet)
 
