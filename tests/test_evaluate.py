@@ -66,14 +66,22 @@ def test_worst_image_is_finite_when_one_photo_changes_and_another_does_not(layou
     assert score.psnr == float("inf") and 40 < score.psnr_worst < float("inf")
 
 
+def test_gain_aligned_psnr_does_not_credit_a_change_of_exposure(layouts):
+    darken = {"identity": lambda rgb: rgb, "darken": lambda rgb: (rgb * np.float32(0.8)).astype(np.uint8)}
+    scores = evaluate(layouts["real"], darken).scores
+    assert abs(scores["darken"].psnr - scores["identity"].psnr) > 1.0
+    assert scores["darken"].psnr_aligned == pytest.approx(scores["identity"].psnr_aligned, abs=0.2)
+
+
 def test_cli_table_and_json(layouts, dimming_model):
     args = ["eval", "--data", str(layouts["ceil"]), "--data", str(layouts["real"]), "--model", str(dimming_model), "-q"]
     table = CliRunner().invoke(main, args)
     assert table.exit_code == 0, table.output
-    for method in ("identity", "convex", "network"):
-        assert method in table.stdout
+    for word in ("identity", "convex", "network", "gPSNR"):
+        assert word in table.stdout
     data = json.loads(CliRunner().invoke(main, args + ["--json"]).stdout)
     assert [d["name"] for d in data] == ["ceil", "real"] and set(data[0]["scores"]) == {"identity", "convex", "network"}
+    assert data[0]["scores"]["network"]["psnr_aligned"] > 0
 
 
 def test_clean_photos_show_inf_and_json_null(layouts):

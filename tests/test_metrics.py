@@ -5,13 +5,23 @@ import math
 import numpy as np
 import pytest
 
-from vstream.metrics import psnr, ssim
+from vstream.metrics import psnr, psnr_gain_aligned, ssim
 
 
 def test_psnr_known_values(rng):
     a = rng.integers(0, 250, (16, 16, 3), dtype=np.uint8)
     assert psnr(a, a) == float("inf")
     assert psnr(a, a + 5) == pytest.approx(10 * math.log10(255**2 / 25))
+
+
+def test_gain_aligned_psnr_ignores_a_per_channel_gain_but_not_an_offset(rng):
+    truth = rng.integers(20, 200, (32, 32, 3), dtype=np.uint8)
+    assert psnr_gain_aligned(truth, truth) == float("inf")
+    exposed = np.round(truth * np.array([1.2, 1.1, 0.9])).astype(np.uint8)  # brighter, warmer shot
+    assert psnr(exposed, truth) < 25 and psnr_gain_aligned(exposed, truth) > 45  # only rounding is left
+    veiled = truth + np.uint8(30)  # an additive layer (20.0 dB): a gain takes away only part of it
+    assert psnr_gain_aligned(veiled, truth) < 30
+    assert psnr_gain_aligned(np.zeros_like(truth), truth) == pytest.approx(psnr(np.zeros_like(truth), truth))
 
 
 def test_ssim_identical_and_reference(rng):

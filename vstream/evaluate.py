@@ -23,7 +23,7 @@ import numpy as np
 from .convex import suppress_reflection
 from .decode import is_image
 from .errors import InputOpenError
-from .metrics import psnr, ssim
+from .metrics import psnr, psnr_gain_aligned, ssim
 from .photos import in_validation_split
 
 Method = Callable[[np.ndarray], np.ndarray]
@@ -82,6 +82,7 @@ class Score:
     ms: float
     psnr_worst: float
     below_bar: int  # images under CLEAN_BAR_DB: on clean photos, the ones the method changed
+    psnr_aligned: float  # after each channel's best gain onto the ground truth (metrics.psnr_gain_aligned)
     lpips: float | None = None
 
 
@@ -114,7 +115,7 @@ def evaluate(folder: Path, methods: dict[str, Method], limit: int | None = None,
     ``distance``: also a perceptual distance to the ground truth (LPIPS); ``held_out``: see
     :func:`find_pairs`."""
     layout, pairs = find_pairs(folder, limit, held_out)
-    rows: dict[str, list[tuple[float, ...]]] = {name: [] for name in methods}  # psnr, ssim, ms, distance
+    rows: dict[str, list[tuple[float, ...]]] = {name: [] for name in methods}  # psnr, ssim, ms, distance, aligned
     for source, truth_path in pairs:
         image, truth = read_pair(source, truth_path)
         for name, method in methods.items():
@@ -122,14 +123,16 @@ def evaluate(folder: Path, methods: dict[str, Method], limit: int | None = None,
             output = method(image)
             elapsed = time.perf_counter() - start
             perceptual = distance(output, truth) if distance else np.nan
-            rows[name].append((psnr(output, truth), ssim(output, truth), elapsed * 1000, perceptual))  # psnr inf: exact copy
+            rows[name].append((psnr(output, truth), ssim(output, truth), elapsed * 1000, perceptual,
+                               psnr_gain_aligned(output, truth)))  # psnr inf: exact copy
         if on_image:
             on_image()
     scores = {}
     for name, values in rows.items():
-        psnrs, ssims, times, distances = np.array(values).T
+        psnrs, ssims, times, distances, aligned = np.array(values).T
         scores[name] = Score(float(psnrs.mean()), float(ssims.mean()), float(times.mean()), float(psnrs.min()),
-                             int((psnrs < CLEAN_BAR_DB).sum()), float(distances.mean()) if distance else None)
+                             int((psnrs < CLEAN_BAR_DB).sum()), float(aligned.mean()),
+                             float(distances.mean()) if distance else None)
     return DatasetResult(folder.name, layout, len(pairs), scores)
 
 

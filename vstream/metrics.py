@@ -12,6 +12,22 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 
 
+def psnr_gain_aligned(a: np.ndarray, truth: np.ndarray) -> float:
+    """:func:`psnr` of ``a`` against ``truth`` after each channel of ``a`` is scaled by the gain
+    that fits it best (least squares).
+
+    Two shots of a scene, through glass and without it, often differ by exposure and white
+    balance, a per-channel gain: plain PSNR credits a method for guessing that gain. This one does
+    not, while an additive layer (a reflection, a veil of reflected light) still counts.
+    """
+    x = a.reshape(-1, 3).astype(np.float64)
+    y = truth.reshape(-1, 3).astype(np.float64)
+    energy = np.einsum("ij,ij->j", x, x)
+    gain = np.divide(np.einsum("ij,ij->j", x, y), energy, out=np.ones(3), where=energy > 0)
+    mse = float(np.mean((x * gain - y) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+
+
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Structural similarity (Wang et al. 2004): 11x11 Gaussian window, sigma 1.5, K1=0.01,
     K2=0.03, computed per RGB channel and averaged."""

@@ -38,7 +38,9 @@ def eval_command(folders, model, kind, methods, max_side, floor, limit, held_out
     """Background PSNR/SSIM (and LPIPS) against ground truth, and time per image, for each method.
 
     On clean photos (no ground truth) the output is scored against its input; "<38dB" counts the
-    photos a method changed more than that."""
+    photos a method changed more than that. "gPSNR" is PSNR after each channel of the output is
+    scaled by its best gain onto the ground truth: the exposure and white balance that two shots,
+    with and without glass, differ by are taken out, so it credits removal, not a guessed gain."""
     setup_logging(quiet, False)
     names = [m.strip() for m in methods.split(",") if m.strip()]
     available = {**builtin_methods(), "network": None}
@@ -59,16 +61,18 @@ def eval_command(folders, model, kind, methods, max_side, floor, limit, held_out
         click.echo(json.dumps([_finite(asdict(r)) for r in results], indent=2))
         return
     lpips_column = f" {'LPIPS':>6}" if distance else ""
-    click.echo(f"{'dataset':24} {'n':>4} {'method':9} {'PSNR':>7} {'ΔPSNR':>7} {'worst':>7} {'<38dB':>5} {'SSIM':>6}"
-               f"{lpips_column} {'ms/img':>8}")
+    click.echo(f"{'dataset':24} {'n':>4} {'method':9} {'PSNR':>7} {'ΔPSNR':>7} {'worst':>7} {'<38dB':>5} "
+               f"{'gPSNR':>7} {'ΔgPSNR':>7} {'SSIM':>6}{lpips_column} {'ms/img':>8}")
     for result in results:
         base = result.scores.get("identity")
         for name, score in result.scores.items():
             comparable = base and name != "identity" and math.isfinite(base.psnr)
             delta = f"{score.psnr - base.psnr:+7.2f}" if comparable else f"{'':7}"
+            delta_aligned = f"{score.psnr_aligned - base.psnr_aligned:+7.2f}" if comparable else f"{'':7}"
             lpips = f" {score.lpips:6.3f}" if distance else ""
             click.echo(f"{result.name:24} {result.images:4d} {name:9} {score.psnr:7.2f} {delta} "
-                       f"{score.psnr_worst:7.2f} {score.below_bar:5d} {score.ssim:6.3f}{lpips} {score.ms:8.1f}")
+                       f"{score.psnr_worst:7.2f} {score.below_bar:5d} {score.psnr_aligned:7.2f} {delta_aligned} "
+                       f"{score.ssim:6.3f}{lpips} {score.ms:8.1f}")
 
 
 def _lpips(weights: Path):
