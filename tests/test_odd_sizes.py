@@ -36,17 +36,18 @@ def clean(*args):
                               catch_exceptions=False)
 
 
-def test_to_and_from_i420_keep_odd_planes_exactly(rng):
+@pytest.mark.parametrize("width, height", [(97, 55), (100, 54)])
+def test_to_and_from_i420_keep_the_planes_exactly(rng, width, height):
     from vstream.avframes import from_i420, to_i420  # here, so the other tests run without it
 
-    frame = av.VideoFrame(97, 55, "yuv420p")
+    frame = av.VideoFrame(width, height, "yuv420p")
     for plane in frame.planes:
         pixels = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
         pixels[:] = rng.integers(0, 256, pixels.shape, dtype=np.uint8)
     i420 = to_i420(frame)
-    assert i420.shape == (56 * 3 // 2, 98)
-    back = from_i420(i420, 97, 55)
-    assert (back.width, back.height) == (97, 55)
+    assert i420.shape == ((height + height % 2) * 3 // 2, width + width % 2)
+    back = from_i420(i420, width, height)
+    assert (back.width, back.height) == (width, height)
     for a, b in zip(frame.planes, back.planes):
         assert bytes(np.frombuffer(a, np.uint8).reshape(a.height, -1)[:, : a.width]) == \
                bytes(np.frombuffer(b, np.uint8).reshape(b.height, -1)[:, : b.width])
