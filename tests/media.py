@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 
@@ -21,6 +22,14 @@ def synthetic_frame(index: int, width: int, height: int) -> np.ndarray:
     y0 = (index * 3) % max(1, height - s)
     rgb[y0 : y0 + s, x0 : x0 + s] = (250, 240, 30)
     return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def write_pair(folder: Path, name: str, image: np.ndarray, background: np.ndarray) -> tuple[Path, Path]:
+    """``<name>_input.png`` and ``<name>_background.png`` (the location-aware layout) in ``folder``."""
+    folder.mkdir(exist_ok=True)
+    for suffix, rgb in (("input", image), ("background", background)):
+        cv2.imwrite(str(folder / f"{name}_{suffix}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return folder / f"{name}_input.png", folder / f"{name}_background.png"
 
 
 def make_clip(

@@ -12,7 +12,7 @@ from vstream.bench import (SizeResult, bench_size, fidelity, schedule_fidelity, 
 from vstream.config import load_config
 from vstream.stagetimes import STAGES, StageTimes
 
-from media import make_clip, synthetic_frame
+from media import make_clip, synthetic_frame, write_pair
 
 
 def test_identity_model_with_lossless_encode_is_bit_exact(tmp_path, identity_model):
@@ -80,13 +80,6 @@ def test_sliding_crops_pan_from_corner_to_corner():
     assert crops[0][0, 0] == image[0, 0] and crops[-1][-1, -1] == image[-1, -1]
     corners = [int(c[0, 0]) for c in crops]
     assert corners == sorted(corners) and len(set(corners)) == 5
-
-
-def write_pair(folder, name, image, background):
-    folder.mkdir(exist_ok=True)
-    for suffix, rgb in (("input", image), ("background", background)):
-        cv2.imwrite(str(folder / f"{name}_{suffix}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return folder / f"{name}_input.png", folder / f"{name}_background.png"
 
 
 def test_slide_fidelity_scores_the_input_and_both_outputs_against_the_background(tmp_path, dimming_model):

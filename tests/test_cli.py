@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from vstream import __version__
 from vstream.cli import main
 
-from media import make_clip, read_video, synthetic_frame
+from media import make_clip, read_video, synthetic_frame, write_pair
 
 
 def invoke(*args: str):
@@ -174,10 +174,8 @@ def test_bench_repeat_runs_rounds_and_prints_each_ratios_spread(clip, dimming_mo
 
 def test_bench_slide_pans_over_each_pair_and_compares_both_schedules(dimming_model, tmp_path):
     pairs = tmp_path / "pairs"
-    pairs.mkdir()
     for name in ("a", "b"):
-        for suffix in ("input", "background"):
-            cv2.imwrite(str(pairs / f"{name}_{suffix}.png"), synthetic_frame(3, 96, 64))
+        write_pair(pairs, name, synthetic_frame(3, 96, 64), synthetic_frame(3, 96, 64))
     result = invoke("bench", "--sizes", "", "--slide", pairs, "--model", dimming_model, "--workers", "0", "-q")
     assert result.exit_code == 0, result.output
     rows = result.stdout.splitlines()
