@@ -27,6 +27,7 @@ from .decode import VideoReader
 from .encode import EncodeSettings, VideoWriter
 from .evaluate import read_pair
 from .infer import InterferenceModel
+from .metrics import psnr_of_mse
 from .pipeline import clean_video
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
@@ -225,8 +226,7 @@ def psnr_between(a: Path, b: Path) -> tuple[float, int]:
         squared += float(np.square(diff).sum())
         count += diff.size
         frames += 1
-    mse = squared / count
-    return (10 * np.log10(255.0**2 / mse) if mse else float("inf")), frames
+    return psnr_of_mse(squared / count), frames
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ import numpy as np
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB over all pixels and channels (inf when identical)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+    return psnr_of_mse(float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
 
 
 def psnr_gain_aligned(a: np.ndarray, truth: np.ndarray) -> float:
@@ -24,7 +23,11 @@ def psnr_gain_aligned(a: np.ndarray, truth: np.ndarray) -> float:
     y = truth.reshape(-1, 3).astype(np.float64)
     energy = np.einsum("ij,ij->j", x, x)
     gain = np.divide(np.einsum("ij,ij->j", x, y), energy, out=np.ones(3), where=energy > 0)
-    mse = float(np.mean((x * gain - y) ** 2))
+    return psnr_of_mse(float(np.mean((x * gain - y) ** 2)))
+
+
+def psnr_of_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error in 0..255 units (inf for none)."""
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 
 
