@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vstream import model_contract as mc
+from vstream.stages import model_contract as mc
 
 
 def write_model(path: Path, background_scale: float, background_offset: float) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vstream.actors import LocalRunner, RayRunner
+from vstream.drivers.actors import LocalRunner, RayRunner
 
 CPU = ["CPUExecutionProvider"]
 

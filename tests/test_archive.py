@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from vstream.archive import Manifest, clean_archive, expand, output_for
+from vstream.drivers.archive import Manifest, clean_archive, expand, output_for
 from vstream.config import load_config
 from vstream.errors import InputOpenError
 
@@ -74,7 +74,7 @@ def test_driver_killed_mid_run_then_resumed_gives_the_uninterrupted_outputs(tmp_
     for i in range(6):
         make_clip(root / f"clip{i}.mp4", frames=90, width=192, height=108)
     script = (
-        "import sys; from pathlib import Path; from vstream.archive import clean_archive; "
+        "import sys; from pathlib import Path; from vstream.drivers.archive import clean_archive; "
         "from vstream.config import load_config; "
         f"c = load_config('default', {{'model': {str(dimming_model)!r}, 'max_side': 64, 'encode.preset': 'medium', 'encode.crf': 0}}); "
         "clean_archive(sys.argv[1], Path(sys.argv[2]), c, jobs=1)"
@@ -197,8 +197,8 @@ def test_signals_stop_an_archive_keeping_what_finished(tmp_path, dimming_model):
 
 def test_archive_tasks_take_the_selection(tmp_path, dimming_model):
     """-ss/-t/-an reach the tasks that probe and clean each file (they run on Ray; called here directly)."""
-    from vstream.archive import _clean, _probe
-    from vstream.decode import Selection
+    from vstream.drivers.archive import _clean, _probe
+    from vstream.stages.decode import Selection
 
     clip = make_clip(tmp_path / "a.mp4", frames=48, width=96, height=64)  # 2 s
     selection = Selection(start_s=0.5, duration_s=1.0, audio=False)
@@ -211,7 +211,7 @@ def test_archive_tasks_take_the_selection(tmp_path, dimming_model):
 
 
 def test_join_without_audio(tmp_path, dimming_model):
-    from vstream.split import join
+    from vstream.drivers.split import join
 
     clip = make_clip(tmp_path / "a.mp4", frames=12, width=96, height=64)
     join(str(clip), [clip], tmp_path / "joined.mp4", audio=False)

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from vstream.cli import common, main
 from vstream.cli.common import setup_logging
 from vstream.errors import redact
-from vstream.pipeline import default_output
+from vstream.drivers.pipeline import default_output
 
 from media import make_clip, read_video, truncated_faststart, zeroed_ctts
 

@@ -7,7 +7,7 @@ import av
 import cv2
 import numpy as np
 
-from vstream.bench import (SizeResult, bench_size, fidelity, schedule_fidelity, slide_fidelity, sliding_crops,
+from vstream.evaluation.bench import (SizeResult, bench_size, fidelity, schedule_fidelity, slide_fidelity, sliding_crops,
                            still_flicker)
 from vstream.config import load_config
 from vstream.stagetimes import STAGES, StageTimes

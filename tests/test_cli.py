@@ -48,7 +48,7 @@ def test_config_help_cannot_be_taken_for_the_encoder_preset():
 
 def test_ffmpegs_options_reach_the_output(tmp_path, dimming_model):
     """-ss/-t cut, -an drops the audio, -g spaces keyframes, --progress writes key=value blocks."""
-    from vstream.decode import VideoReader
+    from vstream.stages.decode import VideoReader
 
     clip = make_clip(tmp_path / "in.mp4", frames=48, width=128, height=72)  # 2 s at 24 fps, with audio
     out, progress = tmp_path / "out.mp4", tmp_path / "progress.txt"

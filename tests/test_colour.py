@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vstream import colour, pyramid
-from vstream.reconstruct import apply_residual, apply_residual_i420
+from vstream.stages import colour, pyramid
+from vstream.stages.reconstruct import apply_residual, apply_residual_i420
 
 from media import synthetic_frame
 

@@ -6,8 +6,8 @@ import pytest
 
 from vstream.config import load_config
 from vstream.errors import ConfigError
-from vstream.infer import InterferenceModel
-from vstream.model_contract import KINDS
+from vstream.stages.infer import InterferenceModel
+from vstream.stages.model_contract import KINDS
 
 
 def test_presets_layer_on_default():

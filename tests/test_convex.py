@@ -3,8 +3,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vstream.convex import _dct2, _dct_eigenvalues, _divergence, _gradient, _idct2, solve_channel, suppress_reflection
-from vstream.metrics import psnr
+from vstream.evaluation.convex import _dct2, _dct_eigenvalues, _divergence, _gradient, _idct2, solve_channel, suppress_reflection
+from vstream.evaluation.metrics import psnr
 
 
 def test_divergence_is_the_negative_adjoint_of_the_gradient(rng):

@@ -5,9 +5,9 @@ from fractions import Fraction
 import av
 import pytest
 
-from vstream.decode import VideoReader, read_image
+from vstream.stages.decode import VideoReader, read_image
 from vstream.errors import DecodeError, InputOpenError
-from vstream.frame import Frame
+from vstream.stages.frame import Frame
 
 from media import make_clip
 
@@ -104,7 +104,7 @@ def test_truncated_file_warns_frames_announced_and_decoded(tmp_path, caplog):
 
 
 def test_selection_trims_rebases_and_drops_audio(tmp_path):
-    from vstream.decode import Selection
+    from vstream.stages.decode import Selection
 
     clip = make_clip(tmp_path / "in.mp4", frames=48)  # 2 s at 24 fps
     with VideoReader(clip) as reader:
@@ -119,7 +119,7 @@ def test_selection_trims_rebases_and_drops_audio(tmp_path):
 
 
 def test_exception_selection_past_the_end(tmp_path):
-    from vstream.decode import Selection
+    from vstream.stages.decode import Selection
 
     clip = make_clip(tmp_path / "in.mp4", frames=24, audio=False)
     with pytest.raises(DecodeError, match=r"start 5 s is past the end of .*in.mp4 \(1.00 s\)"):

@@ -5,11 +5,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from vstream import colour
-from vstream.decode import VideoReader
-from vstream.encode import EncodeSettings, VideoWriter
+from vstream.stages import colour
+from vstream.stages.decode import VideoReader
+from vstream.stages.encode import EncodeSettings, VideoWriter
 from vstream.errors import ConfigError
-from vstream.frame import Frame
+from vstream.stages.frame import Frame
 
 from media import audio_packets, make_clip, read_video, synthetic_frame
 
@@ -65,7 +65,7 @@ def test_other_pix_fmt(tmp_path):
 
 
 def test_fallback_pts_when_the_source_has_none(tmp_path):
-    from vstream.decode import VideoInfo
+    from vstream.stages.decode import VideoInfo
 
     info = VideoInfo(64, 48, Fraction(1, 25), Fraction(25), 0, None, "rawvideo")
     with VideoWriter(tmp_path / "o.mp4", info, EncodeSettings()) as writer:
@@ -127,7 +127,7 @@ def test_gop_sets_the_keyframe_interval(tmp_path):
 
 def test_pts_that_repeat_or_go_back_are_moved_forward(tmp_path, caplog):
     """A damaged index gives pts like these; the muxer needs them increasing, as ffmpeg makes them."""
-    from vstream.decode import VideoInfo
+    from vstream.stages.decode import VideoInfo
 
     info = VideoInfo(64, 48, Fraction(1, 25), Fraction(25), 0, None, "h264")
     given = [0, 1, 2, 2, 1, 5, 6]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from vstream.cli import main
 from vstream.errors import InputOpenError
-from vstream.evaluate import builtin_methods, evaluate, find_pairs
+from vstream.evaluation.evaluate import builtin_methods, evaluate, find_pairs
 
 from media import synthetic_frame
 

@@ -6,8 +6,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from vstream import model_contract as mc  # noqa: E402
-from vstream.infer import InterferenceModel  # noqa: E402
+from vstream.stages import model_contract as mc  # noqa: E402
+from vstream.stages.infer import InterferenceModel  # noqa: E402
 from vstream.train.export import export_onnx, parity  # noqa: E402
 from vstream.train.network import DualBranchNet  # noqa: E402
 

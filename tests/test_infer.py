@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vstream.errors import ModelError, ModelMismatchError, ProviderError
-from vstream.infer import InterferenceModel, providers_for
+from vstream.stages.infer import InterferenceModel, providers_for
 
 
 @pytest.mark.parametrize("size", [(64, 96), (61, 83), (5, 7)])

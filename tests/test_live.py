@@ -18,12 +18,12 @@ import av
 import numpy as np
 import pytest
 
-from vstream.actors import LocalRunner
+from vstream.drivers.actors import LocalRunner
 from vstream.config import load_config
-from vstream.frame import Frame
-from vstream.live import LiveOptions, LiveSource, LiveStats, is_live
-from vstream.pipeline import CleanStages, Discontinuity
-from vstream.temporal import ResidualSmoother
+from vstream.stages.frame import Frame
+from vstream.drivers.live import LiveOptions, LiveSource, LiveStats, is_live
+from vstream.drivers.pipeline import CleanStages, Discontinuity
+from vstream.stages.smooth import ResidualSmoother
 
 from media import make_clip, read_video
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from vstream.metrics import psnr, psnr_gain_aligned, ssim
+from vstream.evaluation.metrics import psnr, psnr_gain_aligned, ssim
 
 
 def test_psnr_known_values(rng):

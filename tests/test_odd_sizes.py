@@ -38,7 +38,7 @@ def clean(*args):
 
 @pytest.mark.parametrize("width, height", [(97, 55), (100, 54)])
 def test_to_and_from_i420_keep_the_planes_exactly(rng, width, height):
-    from vstream.avframes import from_i420, to_i420  # here, so the other tests run without it
+    from vstream.stages.avframes import from_i420, to_i420  # here, so the other tests run without it
 
     frame = av.VideoFrame(width, height, "yuv420p")
     for plane in frame.planes:

@@ -11,7 +11,7 @@ import pytest
 
 from vstream.config import load_config
 from vstream.errors import OutputError
-from vstream.pipeline import clean_still, clean_video, default_output
+from vstream.drivers.pipeline import clean_still, clean_video, default_output
 from vstream.stagetimes import STAGES
 
 from media import audio_packets, make_clip, read_video, synthetic_frame

@@ -13,7 +13,7 @@ import yaml
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from vstream.infer import InterferenceModel  # noqa: E402
+from vstream.stages.infer import InterferenceModel  # noqa: E402
 from vstream.train import trainer  # noqa: E402
 from vstream.train.backbone import LITE0_STAGES, LiteEncoder, OpenGatedDepthwise, _load_folded  # noqa: E402
 from vstream.train.export import export_onnx, parity  # noqa: E402

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vstream import pyramid
-from vstream.infer import InterferenceModel
-from vstream.reconstruct import apply_residual, clean_image, removal
+from vstream.stages import pyramid
+from vstream.stages.infer import InterferenceModel
+from vstream.stages.reconstruct import apply_residual, clean_image, removal
 
 from media import synthetic_frame
 

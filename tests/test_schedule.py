@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vstream.schedule import KeySchedule, ScheduleConfig, carry
+from vstream.stages.schedule import KeySchedule, ScheduleConfig, carry
 
 SHAPE = (90, 160, 3)
 

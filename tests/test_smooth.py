@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vstream.temporal import ResidualSmoother, SmoothingConfig
+from vstream.stages.smooth import ResidualSmoother, SmoothingConfig
 
 
 def still(value: int = 100) -> np.ndarray:

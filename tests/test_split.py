@@ -12,15 +12,15 @@ import av
 import numpy as np
 import pytest
 
-from vstream.archive import MANIFEST_NAME, Progress, clean_archive
-from vstream.bench import bench_archive
+from vstream.drivers.archive import MANIFEST_NAME, Progress, clean_archive
+from vstream.evaluation.bench import bench_archive
 from vstream.cli.clean import progress_line
 from vstream.config import load_config
-from vstream.decode import VideoReader
-from vstream.pipeline import clean_video
-from vstream.schedule import ScheduleConfig
-from vstream.split import join, plan, segment_path, warmup_frames
-from vstream.temporal import SmoothingConfig
+from vstream.stages.decode import VideoReader
+from vstream.drivers.pipeline import clean_video
+from vstream.stages.schedule import ScheduleConfig
+from vstream.drivers.split import join, plan, segment_path, warmup_frames
+from vstream.stages.smooth import SmoothingConfig
 
 from media import audio_packets, make_clip, read_video
 
@@ -35,7 +35,7 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def ray_session():
     """One local Ray for the module (clean_archive uses a Ray that is already up)."""
-    from vstream.actors import connect_ray
+    from vstream.drivers.actors import connect_ray
 
     ray, started = connect_ray(None, 2)
     yield
@@ -123,7 +123,7 @@ def test_killed_driver_rerun_reuses_finished_segments(dimming_model, tmp_path, r
     source = make_clip(tmp_path / "long.mp4", frames=240, width=192, height=108, keyint=KEYINT)  # 10 segments
     out = tmp_path / "out"
     script = (
-        "import sys; from pathlib import Path; from vstream.archive import clean_archive; "
+        "import sys; from pathlib import Path; from vstream.drivers.archive import clean_archive; "
         "from vstream.config import load_config; "
         f"c = load_config('default', {{'model': {str(dimming_model)!r}, 'max_side': 64, 'encode.crf': 0}}); "
         "clean_archive(sys.argv[1], Path(sys.argv[2]), c, jobs=1, segment_s=1.0)"

@@ -9,10 +9,10 @@ import yaml
 from click.testing import CliRunner
 
 from vstream.cli import main
-from vstream.evaluate import find_pairs, read_rgb
-from vstream.metrics import psnr
-from vstream.model_contract import KINDS
-from vstream.photos import split_photos
+from vstream.evaluation.evaluate import find_pairs, read_rgb
+from vstream.evaluation.metrics import psnr
+from vstream.stages.model_contract import KINDS
+from vstream.evaluation.photos import split_photos
 from vstream.synthesis import RECIPES, SynthesisParams, feathered_mask, params_for, synthesize
 from vstream.synthesis.occlusion import OcclusionParams
 from vstream.synthesis.regions import cast_shape_mask

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from .encode import EncodeSettings
 from .errors import ConfigError
-from .model_contract import KINDS
-from .schedule import ScheduleConfig
-from .temporal import SmoothingConfig
+from .stages.encode import EncodeSettings
+from .stages.model_contract import KINDS
+from .stages.schedule import ScheduleConfig
+from .stages.smooth import SmoothingConfig
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class CleanConfig:
     (0 = in-process, no Ray; None = chosen from the cores). ``batch``: frames per Ray call.
     ``max_in_flight``: frames submitted and not yet encoded (None = two batches per worker).
     ``residual_floor``: corrections smaller than this (0..1) are dropped as network noise
-    (:func:`vstream.reconstruct.removal`). ``schedule``: which frames the network runs on
-    (:mod:`vstream.schedule`).
+    (:func:`vstream.stages.reconstruct.removal`). ``schedule``: which frames the network runs on
+    (:mod:`vstream.stages.schedule`).
     """
 
     kind: str = "reflection"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import click
 
-from ..bench import (ARCHIVE_SEGMENTS, SIZES, SLIDE_FRAMES, bench_archive, bench_size, fidelity, schedule_fidelity,
+from ..evaluation.bench import (ARCHIVE_SEGMENTS, SIZES, SLIDE_FRAMES, bench_archive, bench_size, fidelity, schedule_fidelity,
                      slide_fidelity)
-from ..stagetimes import STAGES
 from ..config import load_config
-from ..evaluate import find_pairs
+from ..evaluation.evaluate import find_pairs
 from ..samples import sample_clip
+from ..stagetimes import STAGES
 from .common import quiet_option, setup_logging, status, user_errors
 
 

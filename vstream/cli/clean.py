@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 
-from ..archive import DEFAULT_SEGMENT_S, Progress, clean_archive, is_archive_spec
 from ..config import CleanConfig, load_config, shipped_presets
-from ..decode import Selection, is_image
-from ..encode import EncodeSettings
+from ..drivers.archive import DEFAULT_SEGMENT_S, Progress, clean_archive, is_archive_spec
+from ..drivers.live import LiveOptions, clean_live, is_live
+from ..drivers.pipeline import CleanReport, clean_still, clean_video, default_output
 from ..errors import ConfigError, OutputError, redact
-from ..model_contract import KINDS
-from ..live import LiveOptions, clean_live, is_live
-from ..pipeline import CleanReport, clean_still, clean_video, default_output
+from ..stages.decode import Selection, is_image
+from ..stages.encode import EncodeSettings
+from ..stages.model_contract import KINDS
 from .common import (EXIT_INTERRUPTED, FrameProgress, eta_text, graceful_stop, quiet_option, setup_logging, status,
                      user_errors, verbose_option)
 from .params import KeyValue, Time

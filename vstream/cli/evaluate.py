@@ -11,8 +11,8 @@ import click
 from tqdm import tqdm
 
 from ..config import load_config
-from ..evaluate import builtin_methods, evaluate, images_in, network_method
-from ..model_contract import KINDS
+from ..evaluation.evaluate import builtin_methods, evaluate, images_in, network_method
+from ..stages.model_contract import KINDS
 from .common import quiet_option, setup_logging, user_errors
 
 

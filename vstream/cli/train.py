@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..model_contract import KINDS
+from ..stages.model_contract import KINDS
 from .common import quiet_option, setup_logging, status
 
 
@@ -96,7 +96,7 @@ def export_command(checkpoint, output, model_version, quiet) -> None:
 @quiet_option
 def synth_command(kind, config_path, data, out, real, eval_set, val_percent, count, size, seed, quiet) -> None:
     """Show or write what a synthesis recipe makes: a picture sheet, or a fixed eval set."""
-    from ..photos import list_photos, split_photos
+    from ..evaluation.photos import list_photos, split_photos
     from ..synthesis.sheets import picture_sheet, write_eval_set
 
     if (out is None) == (eval_set is None):

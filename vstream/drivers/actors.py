@@ -17,10 +17,10 @@ from typing import Protocol
 
 import numpy as np
 
-from . import stopping
-from .errors import VStreamError
-from .infer import InterferenceModel
-from .stagetimes import StageTimes
+from .. import stopping
+from ..errors import VStreamError
+from ..stages.infer import InterferenceModel
+from ..stagetimes import StageTimes
 
 log = logging.getLogger(__name__)
 

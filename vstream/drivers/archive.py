@@ -1,7 +1,7 @@
 """Footage archives: many files cleaned in parallel on Ray, resumable through a manifest.
 
 Each file is probed by a Ray task (its length, and for a long file its keyframe-aligned
-segments, :mod:`vstream.split`), then cleaned by one task, or one task per segment and a task
+segments, :mod:`vstream.drivers.split`), then cleaned by one task, or one task per segment and a task
 that joins them. Every task decodes, cleans and encodes where it runs (workers read the input
 themselves), with in-process inference; the driver only schedules, records and reports.
 Outputs and segments appear under their final names only when complete, and every finished
@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 
-from . import stopping
-from .config import CleanConfig
-from .decode import Selection
-from .errors import InputOpenError, VStreamError, redact
-from .outputs import STAGING_TAG
+from .. import stopping
+from ..config import CleanConfig
+from ..errors import InputOpenError, VStreamError, redact
+from ..outputs import STAGING_TAG
+from ..stages.decode import Selection
 from .split import Span, join, plan, segment_path, warmup_frames
 
 MANIFEST_NAME = ".vstream-manifest.jsonl"

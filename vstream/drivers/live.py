@@ -1,11 +1,11 @@
 """Live feeds: a camera's RTSP/RTMP/HTTP stream or stdin, cleaned as it arrives, for days.
 
-The stages are :class:`~vstream.pipeline.CleanStages`, as for files; only the source and the sinks
+The stages are :class:`~vstream.drivers.pipeline.CleanStages`, as for files; only the source and the sinks
 differ. The source (:class:`LiveSource`) reads on its own thread with open and read timeouts,
 reconnects with backoff when the feed drops or stalls, rebases timestamps so the output's stay
 monotonic across a gap, and hands frames over through a short queue that drops the oldest frame
 not yet submitted when the cleaner falls behind, so latency stays bounded. The sinks
-(:mod:`vstream.segments`) write segment files, push to an RTSP server, or stream MPEG-TS to stdout.
+(:mod:`vstream.drivers.segments`) write segment files, push to an RTSP server, or stream MPEG-TS to stdout.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from .config import CleanConfig
-from .decode import VideoReader
-from .errors import ConfigError, InputOpenError, VStreamError, redact
-from .frame import Frame
+from ..config import CleanConfig
+from ..errors import ConfigError, InputOpenError, VStreamError, redact
+from ..stages.decode import VideoReader
+from ..stages.frame import Frame
+from ..stages.smooth import ResidualSmoother
 from .pipeline import CleanStages, Discontinuity, default_in_flight, open_runner, resolve_workers
 from .segments import LiveSink, open_sink
-from .temporal import ResidualSmoother
 
 log = logging.getLogger(__name__)
 

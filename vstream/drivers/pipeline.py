@@ -20,21 +20,22 @@ import av
 import cv2
 import numpy as np
 
-from . import colour, pyramid, stopping
+from .. import stopping
+from ..config import CleanConfig
+from ..errors import OutputError
+from ..outputs import atomic_output, check_writable, partial_path, publish, remove_stale_staging, staging_path
+from ..stages import colour, pyramid
+from ..stages.decode import Selection, VideoReader, is_image, read_image
+from ..stages.encode import VideoWriter, check_muxer
+from ..stages.frame import Frame
+from ..stages.infer import InterferenceModel, providers_for
+from ..stages.reconstruct import apply_residual_i420, clean_image
+from ..stages.schedule import KeySchedule, carry
+from ..stages.smooth import ResidualSmoother
+from ..stagetimes import StageTimes
+from ..threads import Consumer, Prefetcher
 from .actors import LocalRunner, RayRunner, Runner
-from .config import CleanConfig
-from .decode import Selection, VideoReader, is_image, read_image
-from .encode import VideoWriter, check_muxer
-from .frame import Frame
-from .infer import InterferenceModel, providers_for
-from .errors import OutputError
-from .outputs import atomic_output, check_writable, partial_path, publish, remove_stale_staging, staging_path
-from .reconstruct import apply_residual_i420, clean_image
-from .schedule import KeySchedule, carry
 from .split import Span
-from .stagetimes import StageTimes
-from .temporal import ResidualSmoother
-from .threads import Consumer, Prefetcher
 
 ProgressFn = Callable[[int], None]
 
@@ -137,7 +138,7 @@ def clean_video(
 
     ``on_start(total_frames)`` is called once the input is open (0 if unknown); ``on_frame(n)``
     after every ``n`` frames encoded. ``span``: only that segment of the input, video only,
-    after its warm-up frames (:mod:`vstream.split`); ``selection``: a part of the input, with or
+    after its warm-up frames (:mod:`vstream.drivers.split`); ``selection``: a part of the input, with or
     without its audio (ignored with a ``span``, which has no audio). Ctrl-C (KeyboardInterrupt) stops reading,
     finishes the frames in flight and finalises a playable ``<output>.partial<ext>`` (numbered,
     ``.partial-2``, if that exists: a partial file is never replaced); nothing is ever left
@@ -213,7 +214,7 @@ class CleanStages:
     on frames submitted and not yet finished. Shared by the file and the live pipelines, which
     differ only in their sources and sinks.
 
-    The network runs only on the key frames of ``config.schedule`` (:mod:`vstream.schedule`);
+    The network runs only on the key frames of ``config.schedule`` (:mod:`vstream.stages.schedule`);
     the others carry the last key frame's residual. Each stage's time is added to ``times``.
     """
 

@@ -16,13 +16,13 @@ from urllib.parse import urlsplit
 
 import av
 
-from .decode import VideoInfo
-from .encode import EncodeSettings, VideoWriter
-from .errors import OutputError, redact
-from .frame import Frame
-from .outputs import check_writable, publish, stale_staging, staging_path
+from ..errors import OutputError, redact
+from ..outputs import check_writable, publish, stale_staging, staging_path
+from ..stages.decode import VideoInfo
+from ..stages.encode import EncodeSettings, VideoWriter
+from ..stages.frame import Frame
+from ..threads import Consumer
 from .pipeline import Discontinuity
-from .threads import Consumer
 
 STDOUT = "-"
 PUSH_FORMATS = {"rtsp": "rtsp", "rtsps": "rtsp", "rtmp": "flv", "rtmps": "flv"}

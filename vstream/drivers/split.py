@@ -19,12 +19,12 @@ from pathlib import Path
 
 import av
 
-from .decode import VideoReader
-from .encode import add_copies
-from .errors import OutputError, redact
-from .outputs import atomic_output
-from .schedule import ScheduleConfig
-from .temporal import SmoothingConfig
+from ..errors import OutputError, redact
+from ..outputs import atomic_output
+from ..stages.decode import VideoReader
+from ..stages.encode import add_copies
+from ..stages.schedule import ScheduleConfig
+from ..stages.smooth import SmoothingConfig
 
 # Containers with a seek index, where a seek lands on the keyframe asked for.
 SPLITTABLE = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm"})
@@ -37,7 +37,7 @@ class Span:
     """The input's frames ``start_pts <= pts < end_pts`` (video time base; ``end_pts`` None: to
     the end), cleaned after warm-up frames from ``warmup_pts`` on; ``frames`` are written.
     ``first_index``: the warm-up's first frame's number in the whole file (key frames are chosen
-    by it, :mod:`vstream.schedule`)."""
+    by it, :mod:`vstream.stages.schedule`)."""
 
     warmup_pts: int
     start_pts: int
@@ -60,7 +60,7 @@ def warmup_frames(smoothing: SmoothingConfig, schedule: ScheduleConfig) -> int:
     level, which rounds to at most one level apart.
     The default ``alpha`` of 0.4 needs 14 frames; ``alpha`` 1 (no smoothing) needs none.
     All that holds once the smoother gets the sequential run's residuals: with key frames
-    scheduled (:mod:`vstream.schedule`) a segment picks the whole file's key frames from its
+    scheduled (:mod:`vstream.stages.schedule`) a segment picks the whole file's key frames from its
     first frame numbered a multiple of ``max_gap`` on, so ``max_gap - 1`` frames more.
     """
     keys = 0 if schedule.every_frame else schedule.max_gap - 1

@@ -4,7 +4,7 @@ Absolute timings on a shared machine are noisy; the figure that matters is the r
 ``clean fps / transcode fps``, measured back to back on the same clip with the same encoder
 settings. Each case runs in a fresh process so its peak memory is its own. Cleaning is timed
 twice: with the network on every frame and with the preset's key-frame schedule
-(:mod:`vstream.schedule`), whose output is then compared with the every-frame one.
+(:mod:`vstream.stages.schedule`), whose output is then compared with the every-frame one.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import av
 import cv2
 import numpy as np
 
-from . import colour, pyramid
-from .config import CleanConfig
-from .decode import VideoReader
-from .encode import EncodeSettings, VideoWriter
+from ..config import CleanConfig
+from ..drivers.pipeline import clean_video
+from ..stages import colour, pyramid
+from ..stages.decode import VideoReader
+from ..stages.encode import EncodeSettings, VideoWriter
+from ..stages.infer import InterferenceModel
 from .evaluate import read_pair
-from .infer import InterferenceModel
 from .metrics import psnr_of_mse
-from .pipeline import clean_video
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 
@@ -360,8 +360,8 @@ def bench_archive(
     """Time ``vstream clean`` on a folder of one ``seconds``-long clip of ``size`` (a keyframe
     every 2 s), back to back in one Ray session: whole on one job, then in segments on each of
     ``jobs`` (1 always included). Ray starts once, before the timings."""
-    from .actors import connect_ray
-    from .archive import clean_archive
+    from ..drivers.actors import connect_ray
+    from ..drivers.archive import clean_archive
 
     frames = round(seconds * 25)
     folder = workdir / "archive"

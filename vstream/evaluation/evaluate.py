@@ -20,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import InputOpenError
+from ..stages.decode import is_image
 from .convex import suppress_reflection
-from .decode import is_image
-from .errors import InputOpenError
 from .metrics import psnr, psnr_gain_aligned, ssim
 from .photos import in_validation_split
 
@@ -37,7 +37,7 @@ def find_pairs(folder: Path, limit: int | None = None, held_out: int | None = No
     """(layout name, [(input, ground truth)]) for ``folder``; ground truth None for clean photos.
 
     ``held_out``: of a folder of clean photos, only the validation split that training holds out
-    with ``data.val_percent`` of this value (:func:`vstream.photos.split_photos`)."""
+    with ``data.val_percent`` of this value (:func:`vstream.evaluation.photos.split_photos`)."""
     if not folder.is_dir():
         raise InputOpenError(f"not a folder: {folder}")
     for input_suffix, truth_suffix in LAYOUTS:
@@ -97,8 +97,8 @@ class DatasetResult:
 def network_method(model_path: Path, max_side: int, floor: float = 0.0, threads: int = 2) -> Method:
     """The shipped pipeline on a still: Laplacian pyramid, network on the top level, residual back
     (soft-thresholded by ``floor``, as ``vstream clean``'s ``residual_floor``)."""
-    from .infer import InterferenceModel
-    from .reconstruct import clean_image
+    from ..stages.infer import InterferenceModel
+    from ..stages.reconstruct import clean_image
 
     model = InterferenceModel(model_path, threads=threads)
     return lambda rgb: clean_image(model, rgb, max_side, floor=floor)

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .decode import is_image
+from ..stages.decode import is_image
 
 
 def list_photos(folder: Path, at_least: int = 1) -> list[Path]:

@@ -1,4 +1,4 @@
-"""PyAV yuv420p frames ↔ I420 arrays (:mod:`vstream.colour`), odd picture sizes included.
+"""PyAV yuv420p frames ↔ I420 arrays (:mod:`vstream.stages.colour`), odd picture sizes included.
 
 A yuv420p picture of odd width or height has chroma planes of ceil(W/2) × ceil(H/2), which the
 ``(H * 3 // 2, W)`` layout cannot hold. Such a picture is carried as the even-sized picture one

@@ -4,7 +4,7 @@ Video is cleaned in its own yuv420p planes: the network's small RGB input is mad
 downsampled planes, and its residual goes back as a Y/U/V correction, so no full-size colour
 conversion happens in either direction and an unchanged pixel stays bit-identical.
 An I420 array is ``(H * 3 // 2, W)`` uint8: the Y plane, then U and V, each ``(H/2, W/2)``;
-H and W are even (:mod:`vstream.avframes` carries an odd-sized picture padded to even size).
+H and W are even (:mod:`vstream.stages.avframes` carries an odd-sized picture padded to even size).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Decode stage: PyAV container → :class:`~vstream.frame.Frame` objects and pass-through packets."""
+"""Decode stage: PyAV container → :class:`~vstream.stages.frame.Frame` objects and pass-through packets."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import av
 import cv2
 import numpy as np
 
+from ..errors import DecodeError, InputOpenError, redact
 from .avframes import to_i420
-from .errors import DecodeError, InputOpenError, redact
 from .frame import Frame
 
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ..errors import ConfigError, OutputError, redact
 from . import encoders
 from .avframes import from_i420
 from .decode import VideoInfo
-from .errors import ConfigError, OutputError, redact
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class EncodeSettings:
 
     ``bitrate`` is the alternative to ``crf``: when it is set, ``crf`` is not passed. ``crf``,
     ``preset`` and ``tune`` are passed only to an encoder that has them (libvpx-vp9 has no preset),
-    and checked against what it accepts (:mod:`vstream.encoders`) when the settings are made.
+    and checked against what it accepts (:mod:`vstream.stages.encoders`) when the settings are made.
     """
 
     codec: str = "libx264"
@@ -151,7 +151,7 @@ class VideoWriter:
         self.close()
 
     def write(self, i420: np.ndarray, pts: int | None) -> None:
-        """Encode one I420 frame (:mod:`vstream.colour`, padded if odd-sized: :mod:`vstream.avframes`)
+        """Encode one I420 frame (:mod:`vstream.stages.colour`, padded if odd-sized: :mod:`vstream.stages.avframes`)
         at ``pts`` (the input's, in its time base)."""
         frame = from_i420(i420, self.video.width, self.video.height)
         frame.pts = pts

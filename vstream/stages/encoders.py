@@ -16,7 +16,7 @@ from functools import lru_cache
 import av
 import av.logging
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 X264_TUNES = ("film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency")

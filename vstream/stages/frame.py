@@ -13,7 +13,7 @@ class Frame:
     """A decoded video frame.
 
     ``i420`` is the picture as yuv420p planes, ``(H * 3 // 2, W)`` uint8 (see
-    :mod:`vstream.colour`; an odd-sized picture is padded to even size, :mod:`vstream.avframes`). ``pts`` and ``time_base`` are copied from the decoder and handed to
+    :mod:`vstream.stages.colour`; an odd-sized picture is padded to even size, :mod:`vstream.stages.avframes`). ``pts`` and ``time_base`` are copied from the decoder and handed to
     the encoder unchanged; ``index`` is the frame's position in decode order.
     """
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelError, ModelMismatchError, ProviderError
 from . import model_contract as mc
-from .errors import ModelError, ModelMismatchError, ProviderError
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ def apply_residual(
     Args:
         rgb: ``(H, W, 3)`` uint8 frame, ``H, W == shapes[0]``.
         residual: ``(h, w, 3)`` float32 in [-1, 1] at ``shapes[-1]``, what the model removes.
-        shapes: the pyramid's level shapes (:func:`vstream.pyramid.level_shapes`).
+        shapes: the pyramid's level shapes (:func:`vstream.stages.pyramid.level_shapes`).
         strength: 0 keeps the frame, 1 removes the full residual.
         floor: corrections below this (0..1) are dropped; see :func:`removal`.
 
@@ -68,7 +68,7 @@ def apply_residual_i420(
 
 
 def clean_image(model, rgb: np.ndarray, max_side: int, strength: float = 1.0, floor: float = 0.0) -> np.ndarray:
-    """Clean one still ``(H, W, 3)`` uint8 RGB image with ``model`` (:class:`~vstream.infer.InterferenceModel`)."""
+    """Clean one still ``(H, W, 3)`` uint8 RGB image with ``model`` (:class:`~vstream.stages.infer.InterferenceModel`)."""
     shapes = pyramid.level_shapes(*rgb.shape[:2], pyramid.levels_for(*rgb.shape[:2], max_side))
     small = pyramid.downsample(rgb, len(shapes) - 1)
     return apply_residual(rgb, model.residual(small), shapes, strength, floor)

@@ -10,7 +10,7 @@ residual, so where the picture moved it is taken as moved, and where it is still
 Key frames at multiples of ``max_gap`` (rather than ``max_gap`` after the last key) make the
 choice depend only on the frames since the last such multiple: a segment of a file, its frames
 numbered as in the whole file, picks the same key frames as the whole file after
-``max_gap - 1`` warm-up frames (:func:`vstream.split.warmup_frames`).
+``max_gap - 1`` warm-up frames (:func:`vstream.drivers.split.warmup_frames`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import temporal
+from . import smooth
 
 STILL = 2.0 / 255.0  # change since the key frame below which the flow is followed only in part
 
@@ -49,7 +49,7 @@ class ScheduleConfig:
 class KeySchedule:
     """Stateful: feed it every frame's small level in display order (``(h, w, 3)`` uint8 RGB).
 
-    ``scene_cut`` is the smoother's (:class:`~vstream.temporal.SmoothingConfig`), so the network
+    ``scene_cut`` is the smoother's (:class:`~vstream.stages.smooth.SmoothingConfig`), so the network
     runs on every frame where the smoother restarts. ``keys`` counts the key frames.
     """
 
@@ -69,11 +69,11 @@ class KeySchedule:
     def plan(self, index: int, small: np.ndarray) -> np.ndarray | None:
         """None if the network must run on frame ``index``; else where each of its pixels lies
         in the last key frame, a ``(h, w, 2)`` float32 map for :func:`carry`."""
-        luma = temporal.luma(small)
+        luma = smooth.luma(small)
         previous, self._previous = self._previous, luma
         if not self._forced(index, luma, previous):
             where = self._where_in_key(luma)
-            if cv2.mean(temporal.change(luma, carry(self._key, where)))[0] <= self.config.threshold:
+            if cv2.mean(smooth.change(luma, carry(self._key, where)))[0] <= self.config.threshold:
                 return where
         self._key = luma
         self.keys += 1
@@ -84,7 +84,7 @@ class KeySchedule:
             return True
         if self._key.shape != luma.shape or previous.shape != luma.shape:
             return True
-        return temporal.is_cut(temporal.change(luma, previous), self.scene_cut)
+        return smooth.is_cut(smooth.change(luma, previous), self.scene_cut)
 
     def _where_in_key(self, luma: np.ndarray) -> np.ndarray:
         h, w = luma.shape
@@ -94,7 +94,7 @@ class KeySchedule:
         flow = self._dis.calc(luma, self._key, None)  # luma(p) ≈ key(p + flow(p))
         # A pixel that has not changed since the key frame keeps the key's own value: DIS's flow
         # is noise where there is no texture to follow, and would make still regions flicker.
-        flow *= temporal.moved(temporal.change(luma, self._key), STILL)[..., None]
+        flow *= smooth.moved(smooth.change(luma, self._key), STILL)[..., None]
         flow += self._grid
         return flow
 

@@ -9,7 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..photos import fit, load_rgb
+from ..evaluation.photos import fit, load_rgb
 from .base import Sample, params_for, synthesize
 
 
@@ -44,7 +44,7 @@ def write_eval_set(kind: str, photos: list[Path], out: Path, count: int, size: i
                    synthesis: Mapping[str, Any] | None = None) -> int:
     """``count`` samples as ``NNN-input.png``, ``NNN-label1.png`` (background) and
     ``NNN-label2.png`` (the interference, +0.5 so the signed layer fits a PNG): the CEILNet layout
-    that :func:`vstream.evaluate.find_pairs` reads. Deterministic for ``seed``; returns ``count``."""
+    that :func:`vstream.evaluation.evaluate.find_pairs` reads. Deterministic for ``seed``; returns ``count``."""
     out.mkdir(parents=True, exist_ok=True)
     for n, (blended, background, interference) in enumerate(samples(kind, photos, count, size, seed, synthesis)):
         for name, image in (("input", blended), ("label1", background), ("label2", 0.5 + interference)):

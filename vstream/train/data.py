@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..photos import load_rgb
+from ..evaluation.photos import load_rgb
 from ..synthesis import SynthesisParams, synthesize
 from ..synthesis.base import Sample, clean_sample
 

@@ -1,4 +1,4 @@
-"""Export a checkpoint to the ONNX model contract (:mod:`vstream.model_contract`)."""
+"""Export a checkpoint to the ONNX model contract (:mod:`vstream.stages.model_contract`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import model_contract as mc
+from ..stages import model_contract as mc
 from .trainer import Network, build_model
 
 
@@ -35,7 +35,7 @@ def load_checkpoint(path: Path) -> tuple[Network, dict]:
 
 
 def export_onnx(model: Network, out: Path, kind: str, version: str, config: dict) -> Path:
-    """Write ``model`` as ONNX (opset :data:`~vstream.model_contract.OPSET`, dynamic N/H/W)."""
+    """Write ``model`` as ONNX (opset :data:`~vstream.stages.model_contract.OPSET`, dynamic N/H/W)."""
     import onnx
 
     dims = {0: "N", 2: "H", 3: "W"}

@@ -15,7 +15,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from ..photos import split_photos
+from ..evaluation.photos import split_photos
 from ..synthesis import params_for
 from .data import BlendSampler
 from .losses import (Discriminator, FeatureExtractor, adversarial_loss, exposure_tolerant, feature_loss, level_change,
