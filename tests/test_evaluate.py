@@ -23,7 +23,8 @@ def write(path: Path, rgb: np.ndarray) -> None:
 def layouts(tmp_path) -> dict[str, Path]:
     folders = {}
     for name, (inp, truth) in {"ceil": ("{}-input.png", "{}-label1.png"), "real": ("{}_input.png", "{}_background.png"),
-                               "flash": ("{}_ambient.jpg", "{}_ambient_T.jpg")}.items():
+                               "flash": ("{}_ambient.jpg", "{}_ambient_T.jpg"),
+                               "dorm": ("{}_input.jpg", "{}_background.jpg")}.items():
         folder = tmp_path / name
         folder.mkdir()
         for i in range(2):
@@ -42,6 +43,8 @@ def test_layouts_are_recognised(layouts):
     assert find_pairs(layouts["ceil"])[0] == "input / label1"
     assert find_pairs(layouts["real"])[0] == "input / background"
     assert find_pairs(layouts["flash"])[0] == "ambient / ambient_T"
+    layout, pairs = find_pairs(layouts["dorm"])
+    assert layout == "input / background" and len(pairs) == 2
     layout, pairs = find_pairs(layouts["photos"])
     assert layout == "clean photos" and pairs[0][1] is None
 

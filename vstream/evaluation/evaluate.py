@@ -4,6 +4,7 @@ Folders are recognised by their file names, as the public reflection sets lay th
 
 - ``*-input.png`` + ``*-label1.png`` (CEILNet synthetic);
 - ``*_input.png`` + ``*_background.png`` (location-aware real);
+- ``*_input.jpg`` + ``*_background.jpg`` (the dorm-room real pairs);
 - ``*_ambient.jpg`` + ``*_ambient_T.jpg`` (flash/ambient real);
 - anything else with plain images: clean photos, scored against themselves (no interference to
   remove, so the output should stay the input: the "no side effects" check; an exact copy scores
@@ -29,7 +30,8 @@ from .photos import in_validation_split
 Method = Callable[[np.ndarray], np.ndarray]
 Distance = Callable[[np.ndarray, np.ndarray], float]  # a perceptual distance of two uint8 RGB images (LPIPS)
 CLEAN_BAR_DB = 38.0  # a clean photo is left alone when the output is within this PSNR of the input
-LAYOUTS = (("-input.png", "-label1.png"), ("_input.png", "_background.png"), ("_ambient.jpg", "_ambient_T.jpg"))
+LAYOUTS = (("-input.png", "-label1.png"), ("_input.png", "_background.png"), ("_input.jpg", "_background.jpg"),
+           ("_ambient.jpg", "_ambient_T.jpg"))
 
 
 def find_pairs(folder: Path, limit: int | None = None, held_out: int | None = None
