@@ -108,8 +108,9 @@ class VideoWriter:
 
     Frames keep the input's pts and time base; the display rotation is carried over. Use as a
     context manager: leaving it drains the encoder and closes the file, also after an error.
-    ``colour_tags`` (the input frames' colorspace, range, primaries, transfer) are set on every
-    frame, so players interpret the untouched planes as the input's. ``path`` may be a URL or
+    ``colour_tags`` (the input frames' colorspace, range, primaries, transfer) are set on the
+    stream, which encoders write into the bitstream and muxers into the container, so players
+    interpret the untouched planes as the input's. ``path`` may be a URL or
     ``pipe:1`` (with ``container_format``); ``container_options`` go to the muxer.
     """
 
@@ -137,7 +138,8 @@ class VideoWriter:
         self.video.codec_context.time_base = info.time_base
         if rotation:
             self.video.set_display_rotation(rotation)
-        self.colour_tags = colour_tags or {}
+        for tag, value in (colour_tags or {}).items():
+            setattr(self.video.codec_context, tag, value)
         self._fallback_step = int(round(1 / (rate * info.time_base))) or 1
         self._copies = add_copies(self.container, copy_streams)
         self.frames = 0
@@ -151,12 +153,10 @@ class VideoWriter:
         self.close()
 
     def write(self, i420: np.ndarray, pts: int | None) -> None:
-        """Encode one I420 frame (:mod:`vstream.stages.colour`, padded if odd-sized: :mod:`vstream.stages.avframes`)
+        """Encode one I420 frame, or one in another working format (:mod:`vstream.stages.colour`, padded if odd-sized: :mod:`vstream.stages.avframes`)
         at ``pts`` (the input's, in its time base)."""
         frame = from_i420(i420, self.video.width, self.video.height)
         frame.pts = pts
-        for tag, value in self.colour_tags.items():
-            setattr(frame, tag, value)
         self.write_frame(frame)
 
     def write_frame(self, frame: av.VideoFrame) -> None:
