@@ -82,3 +82,18 @@ def test_frame_already_small_enough(rng):
     residual = cv2.GaussianBlur(rng.normal(0, 0.3, (64, 96, 3)).astype(np.float32), (0, 0), 3)
     ours = colour.to_rgb(apply_residual_i420(i420, residual, shapes))
     assert psnr(ours, apply_residual(colour.to_rgb(i420), residual, shapes)) > 35
+
+
+def test_444_and_16_bit_reconstruction_match_rgb(rng):
+    """A 4:4:4 frame is cleaned with full-size chroma corrections, a 16-bit one at its own depth."""
+    import cv2
+
+    rgb = synthetic_frame(6, 320, 180)
+    yuv444 = np.stack(cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV)))  # BT.601 limited, as colour's maths
+    shapes = pyramid.level_shapes(180, 320, 2)
+    residual = rng.normal(0, 0.05, (*shapes[-1], 3)).astype(np.float32)
+    expected = apply_residual(colour.yuv444_to_rgb(*yuv444), residual, shapes)
+    cleaned = apply_residual_i420(yuv444, residual, shapes)
+    assert psnr(colour.yuv444_to_rgb(*cleaned), expected) > 35
+    deep = apply_residual_i420(yuv444.astype(np.uint16) * 257, residual, shapes)
+    assert deep.dtype == np.uint16 and np.abs(colour.to_8bit(deep).astype(int) - cleaned).max() <= 1

@@ -148,7 +148,7 @@ def clean_video(
     killed run are removed first.
     """
     start = time.perf_counter()
-    with VideoReader(source, audio=selection.audio) as reader:
+    with VideoReader(source, audio=selection.audio, output_pix_fmt=config.encode.pix_fmt) as reader:
         check_writable(output, source)
         check_muxer(output)
         remove_stale_staging(output)

@@ -5,6 +5,9 @@ downsampled planes, and its residual goes back as a Y/U/V correction, so no full
 conversion happens in either direction and an unchanged pixel stays bit-identical.
 An I420 array is ``(H * 3 // 2, W)`` uint8: the Y plane, then U and V, each ``(H/2, W/2)``;
 H and W are even (:mod:`vstream.stages.avframes` carries an odd-sized picture padded to even size).
+4:4:4 input kept for a 4:4:4 output is carried as ``(3, H, W)`` (Y, U, V planes, any size), and
+input of more than 8 bits kept for an output of more than 8 bits as uint16 of 16-bit values;
+:func:`planes`, :func:`join` and the stages take all four forms.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ _YUV_TO_RGB_AFFINE = np.hstack([YUV_TO_RGB, -(YUV_TO_RGB @ _OFFSET)[:, None]]).a
 
 
 def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Views of the Y ``(H, W)``, U and V ``(H/2, W/2)`` planes of an I420 array."""
+    """Views of the Y ``(H, W)``, U and V ``(H/2, W/2)`` planes of an I420 array (of a 4:4:4 one: all ``(H, W)``)."""
+    if full_chroma(i420):
+        return i420[0], i420[1], i420[2]
     height = i420.shape[0] * 2 // 3
     width = i420.shape[1]
     chroma = i420[height:].reshape(2, height // 2, width // 2)
@@ -32,7 +37,34 @@ def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def join(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Inverse of :func:`planes` (a chroma plane need not fill whole rows of the array: H/2 may be odd)."""
+    if u.shape == y.shape:
+        return np.stack([y, u, v])
     return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, y.shape[1])
+
+
+def full_chroma(pixels: np.ndarray) -> bool:
+    """Whether ``pixels`` is a 4:4:4 ``(3, H, W)`` array rather than I420."""
+    return pixels.ndim == 3
+
+
+def size(pixels: np.ndarray) -> tuple[int, int]:
+    """(height, width) of the picture in an I420 or 4:4:4 array."""
+    if full_chroma(pixels):
+        return pixels.shape[1:]
+    return pixels.shape[0] * 2 // 3, pixels.shape[1]
+
+
+def unit(pixels: np.ndarray) -> int:
+    """One 8-bit step in ``pixels``' values: 1 for uint8, 257 for uint16 (65535 = 255 × 257)."""
+    return 257 if pixels.dtype == np.uint16 else 1
+
+
+def to_8bit(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` as uint8, rounded (the network's input is 8-bit whatever the frame's depth)."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    rows = pixels.reshape(-1, pixels.shape[-1])  # OpenCV takes 2-D arrays of up to 4 channels
+    return cv2.convertScaleAbs(rows, alpha=1 / 257).reshape(pixels.shape)
 
 
 def to_rgb(i420: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import DecodeError, InputOpenError, redact
-from .avframes import to_i420
+from .avframes import to_i420, working_format
 from .frame import Frame
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,13 @@ class VideoReader:
         timeout: tuple[float, float] | None = None,
         live: bool = False,
         audio: bool = True,
+        output_pix_fmt: str = "yuv420p",
     ) -> None:
         """``timeout``: (open, read) seconds for network input; ``live``: a camera feed, decoded
         with slice threading only (frame threading holds frames back) and read as it comes;
-        ``audio`` False: audio streams are not passed through."""
+        ``audio`` False: audio streams are not passed through; ``output_pix_fmt``: the output's
+        pixel format, which decides how much of the input's chroma and depth the frames keep
+        (:func:`~vstream.stages.avframes.working_format`)."""
         self.source = str(source)
         self.name = redact(self.source)
         if "://" not in self.source and not self.source.startswith("pipe:") and not Path(self.source).is_file():
@@ -115,6 +118,8 @@ class VideoReader:
         ]
         self.rotation = 0
         self.colour_tags: dict[str, int] = {}
+        self.output_format = av.VideoFormat(output_pix_fmt)
+        self.pix_fmt = "yuv420p"  # the frames' working format, decided at the first frame
         self.decode_errors = 0
         self.stop_reason: str | None = None  # why reading stopped early (None: end of input)
         self.read_timeout = timeout[1] if timeout else None
@@ -188,7 +193,8 @@ class VideoReader:
                     if index == 0:
                         self.rotation = int(frame.rotation or 0)
                         self.colour_tags = {k: getattr(frame, k) for k in COLOUR_TAGS}
-                    yield _to_frame(frame, first_index + index)
+                        self.pix_fmt = working_format(frame.format, self.output_format, self.name)
+                    yield _to_frame(frame, first_index + index, self.pix_fmt)
                     index += 1
         except av.FFmpegError as exc:  # a truncated or corrupt container: keep what decoded
             self.decode_errors += 1
@@ -244,10 +250,8 @@ class VideoReader:
             return []
 
 
-def _to_frame(frame: av.VideoFrame, index: int) -> Frame:
-    if frame.format.name != "yuv420p":  # e.g. yuvj420p, yuv422p, rgb: converted once, here
-        frame = frame.reformat(format="yuv420p")
-    return Frame(index=index, pts=frame.pts, time_base=frame.time_base, i420=to_i420(frame))
+def _to_frame(frame: av.VideoFrame, index: int, pix_fmt: str) -> Frame:
+    return Frame(index=index, pts=frame.pts, time_base=frame.time_base, i420=to_i420(frame, pix_fmt))
 
 
 def _reason(exc: av.FFmpegError) -> str:

@@ -7,13 +7,16 @@ from fractions import Fraction
 
 import numpy as np
 
+from . import colour
+
 
 @dataclass(frozen=True)
 class Frame:
     """A decoded video frame.
 
     ``i420`` is the picture as yuv420p planes, ``(H * 3 // 2, W)`` uint8 (see
-    :mod:`vstream.stages.colour`; an odd-sized picture is padded to even size, :mod:`vstream.stages.avframes`). ``pts`` and ``time_base`` are copied from the decoder and handed to
+    :mod:`vstream.stages.colour`; an odd-sized picture is padded to even size, :mod:`vstream.stages.avframes`),
+    or in the 4:4:4 or 16-bit forms :mod:`vstream.stages.colour` describes, where input and output both hold them. ``pts`` and ``time_base`` are copied from the decoder and handed to
     the encoder unchanged; ``index`` is the frame's position in decode order.
     """
 
@@ -25,4 +28,4 @@ class Frame:
     @property
     def size(self) -> tuple[int, int]:
         """(height, width) of the picture."""
-        return self.i420.shape[0] * 2 // 3, self.i420.shape[1]
+        return colour.size(self.i420)

@@ -69,12 +69,14 @@ def reconstruct(details: list[np.ndarray], base: np.ndarray) -> np.ndarray:
 
 
 def downsample_i420(i420: np.ndarray, levels: int) -> np.ndarray:
-    """Smallest level of an I420 frame as ``(h, w, 3)`` uint8 RGB.
+    """Smallest level of an I420 frame (or 4:4:4, or 16-bit: :mod:`vstream.stages.colour`) as ``(h, w, 3)`` uint8 RGB.
 
-    Y takes ``levels`` pyrDown steps and U, V (already half size) one fewer, so all three
-    planes meet at the size of :func:`level_shapes`' last entry; only then are they converted.
+    Y takes ``levels`` pyrDown steps and U, V one fewer where they start at half size, so all
+    three planes meet at the size of :func:`level_shapes`' last entry; only then are they converted.
     """
     y, u, v = colour.planes(i420)
-    if levels == 0:
-        return colour.to_rgb(i420)
-    return colour.yuv444_to_rgb(downsample(y, levels), downsample(u, levels - 1), downsample(v, levels - 1))
+    chroma_levels = levels if colour.full_chroma(i420) else levels - 1
+    if chroma_levels < 0:  # 4:2:0 at full size
+        return colour.to_rgb(colour.to_8bit(i420))
+    y, u, v = (colour.to_8bit(downsample(plane, n)) for plane, n in ((y, levels), (u, chroma_levels), (v, chroma_levels)))
+    return colour.yuv444_to_rgb(y, u, v)
