@@ -163,3 +163,37 @@ def test_444_input_to_420_output_warns(tmp_path, identity_model):
     source = make_tagged(tmp_path / "in.mp4", "libx264", "yuv444p", BT709)
     result = run_clean(source, tmp_path / "out.mp4", model=identity_model)
     assert any("4:4:4" in line and "yuv444p" in line for line in warnings(result)), result.stderr
+
+
+# Point 15: --compare of a rotated video.
+
+def displayed(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as a player shows it: turned by its display rotation (counter-clockwise)."""
+    return np.rot90(frame.to_ndarray(format="rgb24"), (frame.rotation or 0) // 90)
+
+
+def test_compare_of_a_rotated_video_is_side_by_side_as_displayed(tmp_path, identity_model):
+    source = make_clip(tmp_path / "rot.mp4", frames=FRAMES, width=WIDTH, height=HEIGHT, rotation=90, audio=False)
+    out = tmp_path / "cmp.mp4"
+    run_clean(source, out, "--compare", model=identity_model)
+    with av.open(str(source)) as a, av.open(str(out)) as b:
+        shown_in = displayed(next(a.decode(video=0))).astype(int)
+        shown_out = displayed(next(b.decode(video=0))).astype(int)
+    assert shown_out.shape[:2] == (WIDTH, 2 * HEIGHT)  # upright 48x64 pictures, side by side
+    for half in (shown_out[:, :HEIGHT], shown_out[:, HEIGHT:]):
+        assert np.abs(half - shown_in).mean() < 4
+
+
+@pytest.mark.parametrize("degrees", [90, 180, -90])
+def test_an_odd_sized_picture_is_turned_exactly(rng, degrees):
+    from vstream.stages.avframes import from_i420, to_i420, turned
+
+    width, height = 97, 55
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for plane in frame.planes:
+        plane_view(plane, np.uint8)[:] = rng.integers(0, 256, (plane.height, plane.width), dtype=np.uint8)
+    quarters = degrees // 90
+    size = (height, width) if quarters % 2 else (width, height)
+    back = from_i420(turned(to_i420(frame), width, height, degrees), *size)
+    for plane, turned_plane in zip(frame.planes, back.planes):
+        np.testing.assert_array_equal(plane_view(turned_plane, np.uint8), np.rot90(plane_view(plane, np.uint8), quarters))

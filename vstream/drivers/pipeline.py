@@ -7,10 +7,11 @@ stays flat however long the video is.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,6 +26,7 @@ from ..config import CleanConfig
 from ..errors import OutputError
 from ..outputs import atomic_output, check_writable, partial_path, publish, remove_stale_staging, staging_path
 from ..stages import colour, pyramid
+from ..stages.avframes import turned
 from ..stages.decode import Selection, VideoReader, is_image, read_image
 from ..stages.encode import VideoWriter, check_muxer
 from ..stages.frame import Frame
@@ -164,6 +166,8 @@ def clean_video(
         sink = _FileSink(reader, config, staging, on_frame, span, compare, times)
         decoded = (reader.selected(selection) if span is None
                    else reader.items(False, span.warmup_pts, span.end_pts, span.first_index))
+        if compare:
+            decoded = _upright(decoded, reader)
         items = Prefetcher(times.timed("decode", decoded), depth=8, name="vstream-decode")
         try:
             try:
@@ -188,6 +192,16 @@ def clean_video(
         info.duration_s or 0.0, stages.smoother.cuts, reader.decode_errors, interrupted,
         stages.schedule.keys, times.ms_per_frame(sink.frames_written),
     )
+
+
+def _upright(items: Iterable[Frame | av.Packet], reader: VideoReader) -> Iterator[Frame | av.Packet]:
+    """``items`` with each frame turned as ``reader``'s input is displayed (its rotation is read at
+    the first frame), so that a side-by-side is of the displayed pictures."""
+    info = reader.info
+    for item in items:
+        if isinstance(item, Frame) and reader.rotation:
+            item = dataclasses.replace(item, i420=turned(item.i420, info.width, info.height, reader.rotation))
+        yield item
 
 
 def default_in_flight(config: CleanConfig, workers: int) -> int:
@@ -289,7 +303,7 @@ class _FileSink:
     """The output file of :func:`clean_video`: opened at the first frame (its width and the
     input's rotation), pass-through packets copied, encoding on its own thread. With a
     ``span``, its warm-up frames are dropped and no other stream is copied; with ``compare``,
-    frames are input | cleaned, as wide as the first one."""
+    frames are input | cleaned, the size of the first one, upright (:func:`_upright`)."""
 
     def __init__(
         self, reader: VideoReader, config: CleanConfig, staging: Path, on_frame: ProgressFn | None, span: Span | None,
@@ -318,9 +332,12 @@ class _FileSink:
         self.consumer.put(item)
 
     def _open(self, first: Frame) -> None:
+        info, rotation = self.reader.info, self.reader.rotation
+        if self.compare and rotation:  # turned upright already: the picture's height is the displayed one
+            info, rotation = dataclasses.replace(info, height=info.width if round(rotation / 90) % 2 else info.height), 0
         self.writer = VideoWriter(
-            self.staging, self.reader.info, self.config.encode, self.reader.copy_streams if self.span is None else [],
-            width=first.size[1] if self.compare else None, rotation=self.reader.rotation, colour_tags=self.reader.colour_tags,
+            self.staging, info, self.config.encode, self.reader.copy_streams if self.span is None else [],
+            width=first.size[1] if self.compare else None, rotation=rotation, colour_tags=self.reader.colour_tags,
         )
         self.consumer = Consumer(self._write, depth=16, name="vstream-encode")
         for packet in self.early_packets:
