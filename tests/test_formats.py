@@ -165,6 +165,50 @@ def test_444_input_to_420_output_warns(tmp_path, identity_model):
     assert any("4:4:4" in line and "yuv444p" in line for line in warnings(result)), result.stderr
 
 
+# Point 12: images.
+
+def image_of(kind: str) -> np.ndarray:
+    """A test picture as OpenCV holds it: ``rgba`` (BGRA with an alpha ramp), ``grey``, ``16-bit``."""
+    bgr = np.dstack(ramp_planes(WIDTH, HEIGHT, (WIDTH, HEIGHT), 255))
+    if kind == "rgba":
+        alpha = np.broadcast_to(np.linspace(0, 255, HEIGHT).round().astype(np.uint8)[:, None], (HEIGHT, WIDTH))
+        return np.dstack([bgr, alpha])
+    if kind == "grey":
+        return bgr[..., 0].copy()
+    return np.dstack(ramp_planes(WIDTH, HEIGHT, (WIDTH, HEIGHT), 65535))
+
+
+@pytest.mark.parametrize("kind", ["rgba", "grey", "16-bit"])
+def test_png_keeps_alpha_grey_and_16_bit(tmp_path, identity_model, kind):
+    image = image_of(kind)
+    source, out = tmp_path / "in.png", tmp_path / "out.png"
+    cv2.imwrite(str(source), image)
+    result = run_clean(source, out, model=identity_model)
+    assert not warnings(result), result.stderr
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert written.shape == image.shape and written.dtype == image.dtype
+    np.testing.assert_array_equal(written, image)  # the identity model removes nothing
+
+
+def test_png_alpha_passes_through_a_cleaning_model_untouched(tmp_path, dimming_model):
+    image = image_of("rgba")
+    source, out = tmp_path / "in.png", tmp_path / "out.png"
+    cv2.imwrite(str(source), image)
+    run_clean(source, out, "--floor", "0", model=dimming_model)
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(written[..., 3], image[..., 3])
+    assert np.abs(written[..., :3].astype(int) - image[..., :3]).mean() > 3
+
+
+@pytest.mark.parametrize("kind, dropped", [("rgba", "alpha"), ("16-bit", "16-bit")])
+def test_jpeg_output_names_what_it_drops(tmp_path, identity_model, kind, dropped):
+    source, out = tmp_path / "in.png", tmp_path / "out.jpg"
+    cv2.imwrite(str(source), image_of(kind))
+    result = run_clean(source, out, model=identity_model)
+    assert any(dropped in line and ".jpg" in line for line in warnings(result)), result.stderr
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape == (HEIGHT, WIDTH, 3)
+
+
 # Point 15: --compare of a rotated video.
 
 def displayed(frame: av.VideoFrame) -> np.ndarray:

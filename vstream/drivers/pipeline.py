@@ -18,14 +18,13 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 import av
-import cv2
 import numpy as np
 
 from .. import stopping
 from ..config import CleanConfig
 from ..errors import OutputError
 from ..outputs import atomic_output, check_writable, partial_path, publish, remove_stale_staging, staging_path
-from ..stages import colour, pyramid
+from ..stages import colour, pyramid, stills
 from ..stages.avframes import turned
 from ..stages.decode import Selection, VideoReader, is_image, read_image
 from ..stages.encode import VideoWriter, check_muxer
@@ -111,14 +110,14 @@ def clean_still(
     """Clean a still image into an image file (one frame, in-process, no Ray); ``overwrite``:
     as for :func:`clean_video`."""
     start = time.perf_counter()
-    rgb = read_image(source)
+    image = read_image(source)
     check_writable(output, source)
     model = InterferenceModel(config.model_path(), config.threads_per_worker, providers_for(config.device))
-    cleaned = clean_image(model, rgb, config.max_side, config.strength, config.residual_floor)
-    result = np.hstack([rgb, cleaned]) if compare else cleaned
+    cleaned = stills.clean(image, lambda rgb: clean_image(model, rgb, config.max_side, config.strength, config.residual_floor))
+    result = stills.fitted(np.hstack([image, cleaned]) if compare else cleaned, output)
     remove_stale_staging(output)
     with atomic_output(output, overwrite) as staged:
-        if not cv2.imwrite(str(staged.path), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
+        if not stills.write(staged.path, result):
             raise OutputError(f"cannot write an image as {output.suffix!r}")
     return CleanReport(staged.output, 1, time.perf_counter() - start)
 

@@ -30,14 +30,20 @@ def is_image(path: str | Path) -> bool:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """A still image as ``(H, W, 3)`` uint8 RGB."""
+    """A still image as stored: ``(H, W)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, uint8
+    or uint16 (other depths, such as float TIFF, are read as 8-bit RGB, with a warning)."""
     path = Path(path)
     if not path.is_file():
         raise InputOpenError(f"input not found: {path}")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
         raise InputOpenError(f"not a readable image: {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if image.dtype not in (np.uint8, np.uint16):
+        log.warning("%s has %s samples: cleaned as 8-bit RGB", path, image.dtype)
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
 
 
 @dataclass(frozen=True)
