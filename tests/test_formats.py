@@ -4,6 +4,8 @@ rotated video in ``--compare``. Each case makes its own media and runs the CLI."
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -241,3 +243,19 @@ def test_an_odd_sized_picture_is_turned_exactly(rng, degrees):
     back = from_i420(turned(to_i420(frame), width, height, degrees), *size)
     for plane, turned_plane in zip(frame.planes, back.planes):
         np.testing.assert_array_equal(plane_view(turned_plane, np.uint8), np.rot90(plane_view(plane, np.uint8), quarters))
+
+
+def test_live_output_keeps_the_colour_tags(tmp_path, identity_model):
+    """A live feed's segments are tagged as the feed is (here a full-range BT.709 one, on stdin)."""
+    tags = {**BT709, "color_range": 2}
+    source = make_tagged(tmp_path / "in.ts", "libx264", "yuvj420p", tags)
+    (tmp_path / "rec").mkdir()
+    with source.open("rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "vstream", "clean", "-", "--live", "-o", str(tmp_path / "rec" / "cam.mkv"),
+             "--model", str(identity_model), "--workers", "0", "--max-wait", "60"],
+            stdin=stdin, capture_output=True, text=True, timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    [segment] = (tmp_path / "rec").iterdir()
+    assert stream_tags(segment) == tags

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from urllib.parse import urlsplit
 
@@ -313,7 +313,7 @@ class LiveSource:
             pts = max(pts, self._last_pts + 1)  # never backwards, whatever the camera sends
         self._last_pts = pts
         self._index += 1
-        return Frame(self._index - 1, pts, OUTPUT_TIME_BASE, frame.i420)
+        return replace(frame, index=self._index - 1, pts=pts, time_base=OUTPUT_TIME_BASE)
 
 
 @dataclass(frozen=True)

@@ -295,7 +295,7 @@ class CleanStages:
         with self.times.timing("reconstruct"):
             cleaned = apply_residual_i420(frame.i420, residual, shapes, self.config.strength, self.config.residual_floor)
             out = colour.hstack(frame.i420, cleaned) if self.compare else cleaned
-        return Frame(frame.index, frame.pts, frame.time_base, out)
+        return dataclasses.replace(frame, i420=out)
 
 
 class _FileSink:

@@ -121,7 +121,7 @@ class StreamSink(_EncodingSink):
         super()._write(frame)
 
     def _open_writer(self, first: Frame) -> VideoWriter:
-        writer = VideoWriter(self.url, self._info(first), self.settings,
+        writer = VideoWriter(self.url, self._info(first), self.settings, colour_tags=first.colour_tags,
                              container_format=self.container_format, container_options=self.options)
         self.outputs.append("stdout" if self.url == "pipe:1" else redact(self.url))
         return writer
@@ -185,7 +185,8 @@ class SegmentSink(_EncodingSink):
         self._path = self._segment_path()
         self._first_pts = first.pts
         options = {"flush_packets": "1", **_CRASH_SAFE.get(self._suffix.lower(), {})}
-        return VideoWriter(staging_path(self._path), self._info(first), self.settings, container_options=options)
+        return VideoWriter(staging_path(self._path), self._info(first), self.settings, colour_tags=first.colour_tags,
+                           container_options=options)
 
     def _close_writer(self) -> None:
         if self.writer is None:

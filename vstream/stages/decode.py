@@ -200,7 +200,7 @@ class VideoReader:
                         self.rotation = int(frame.rotation or 0)
                         self.colour_tags = {k: getattr(frame, k) for k in COLOUR_TAGS}
                         self.pix_fmt = working_format(frame.format, self.output_format, self.name)
-                    yield _to_frame(frame, first_index + index, self.pix_fmt)
+                    yield _to_frame(frame, first_index + index, self.pix_fmt, self.colour_tags)
                     index += 1
         except av.FFmpegError as exc:  # a truncated or corrupt container: keep what decoded
             self.decode_errors += 1
@@ -256,8 +256,8 @@ class VideoReader:
             return []
 
 
-def _to_frame(frame: av.VideoFrame, index: int, pix_fmt: str) -> Frame:
-    return Frame(index=index, pts=frame.pts, time_base=frame.time_base, i420=to_i420(frame, pix_fmt))
+def _to_frame(frame: av.VideoFrame, index: int, pix_fmt: str, colour_tags: dict[str, int]) -> Frame:
+    return Frame(index, frame.pts, frame.time_base, to_i420(frame, pix_fmt), colour_tags)
 
 
 def _reason(exc: av.FFmpegError) -> str:
