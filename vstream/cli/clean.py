@@ -14,6 +14,7 @@ from ..drivers.live import LiveOptions, clean_live, is_live
 from ..drivers.pipeline import CleanReport, clean_still, clean_video, default_output
 from ..errors import ConfigError, OutputError, redact
 from ..stages.decode import Selection, is_image
+from ..stages import encoders
 from ..stages.encode import EncodeSettings
 from ..stages.model_contract import KINDS
 from .common import (EXIT_INTERRUPTED, FrameProgress, eta_text, graceful_stop, quiet_option, setup_logging, status,
@@ -61,20 +62,21 @@ ENCODE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EncodeSettings)
 def encoder_options(command):
     """The encoder's options, named as in ffmpeg."""
     for option in reversed((
-        click.option("--codec", help=f"Video encoder, as ffmpeg's -c:v (libx264, libx265, libvpx-vp9, ...). "
-                                     f"Default: {ENCODE_DEFAULTS['codec']}, or the -c config's."),
+        click.option("--codec", help=f"Video encoder, as ffmpeg's -c:v (libx264, libx265, libvpx-vp9, ...; "
+                                     f"a codec, h264, names FFmpeg's encoder of it). Default: {ENCODE_DEFAULTS['codec']}, or the -c config's."),
         click.option("--crf", type=click.FloatRange(min=0),
                      help=f"Constant rate factor (quality), as ffmpeg's -crf; its range depends on the encoder "
                           f"(libx264 0-51, libvpx-vp9 0-63). Default: {ENCODE_DEFAULTS['crf']}, or the -c config's."),
         click.option("--preset", "encoder_preset",
-                     help=f"Encoder speed preset, as ffmpeg's -preset (libx264: ultrafast ... veryslow). "
-                          f"Default: {ENCODE_DEFAULTS['preset']}, or the -c config's."),
+                     help=f"Encoder speed preset, as ffmpeg's -preset (libx264: ultrafast ... veryslow; libsvtav1: "
+                          f"0-13). Default: {encoders.DEFAULT_PRESET} for libx264 and libx265, else the encoder's own."),
         click.option("--tune", help="Encoder tuning, as ffmpeg's -tune (libx264: film, animation, grain, zerolatency, ...)."),
         click.option("-g", "--gop", type=click.IntRange(min=1), help="Frames from one keyframe to the next, as ffmpeg's -g."),
         click.option("-b:v", "--bitrate", help="Average bitrate instead of --crf, as ffmpeg's -b:v (4M, 800k)."),
         click.option("--maxrate", help="Peak bitrate, as ffmpeg's -maxrate; needs --bufsize. Caps --crf or --bitrate."),
         click.option("--bufsize", help="Rate control buffer, as ffmpeg's -bufsize (e.g. twice --maxrate)."),
-        click.option("--pix-fmt", help=f"Output pixel format, as ffmpeg's -pix_fmt. Default: {ENCODE_DEFAULTS['pix_fmt']}."),
+        click.option("--pix-fmt", help="Output pixel format, as ffmpeg's -pix_fmt. Default: yuv420p where the encoder "
+                                       "takes it (mjpeg: yuvj420p)."),
         click.option("--x264-params", help="libx264's own options, as ffmpeg's -x264-params (keyint=60:aq-mode=3)."),
         click.option("--encoder-opt", type=KeyValue(), multiple=True,
                      help="Any option of the encoder, passed as it is (repeatable): --encoder-opt rc-lookahead=20."),

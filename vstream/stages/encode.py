@@ -27,13 +27,16 @@ class EncodeSettings:
     ``bitrate`` is the alternative to ``crf``: when it is set, ``crf`` is not passed. ``crf``,
     ``preset`` and ``tune`` are passed only to an encoder that has them (libvpx-vp9 has no preset),
     and checked against what it accepts (:mod:`vstream.stages.encoders`) when the settings are made.
+    ``codec`` may be ffmpeg's codec name (``h264``): it becomes the encoder's (``libx264``).
+    ``preset`` and ``pix_fmt`` left as None become the encoder's defaults
+    (:func:`~vstream.stages.encoders.default_preset`, :func:`~vstream.stages.encoders.default_pix_fmt`).
     """
 
     codec: str = "libx264"
     crf: float | None = 18
-    preset: str | None = "veryfast"
+    preset: str | None = None  # veryfast for x264 and x265, else the encoder's own
     tune: str | None = None  # zerolatency for live output: no lookahead, no frames held back
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str | None = None  # yuv420p where the encoder takes it
     gop: int | None = None  # frames from one keyframe to the next (None: the encoder's default)
     bitrate: str | None = None  # average bitrate, e.g. 4M or 800k
     maxrate: str | None = None
@@ -47,6 +50,12 @@ class EncodeSettings:
             raise ConfigError("maxrate needs bufsize (the rate control buffer), as in ffmpeg")
         if self.gop is not None and self.gop < 1:
             raise ConfigError(f"gop must be at least 1, got {self.gop}")
+        codec = encoders.video_encoder(self.codec).name
+        object.__setattr__(self, "codec", codec)  # frozen: the defaults are settled once, here
+        if self.preset is None:
+            object.__setattr__(self, "preset", encoders.default_preset(codec))
+        if self.pix_fmt is None:
+            object.__setattr__(self, "pix_fmt", encoders.default_pix_fmt(codec))
         encoders.check(self.codec, self.pix_fmt, self._rated(), self._others())
 
     @property
@@ -131,7 +140,8 @@ class VideoWriter:
         except (av.FFmpegError, ValueError) as exc:
             raise OutputError(redact(f"cannot write {path}: {exc}")) from None
         rate = info.average_rate or Fraction(25)
-        self.video = self.container.add_stream(settings.codec, rate=rate, options=settings.av_options)
+        options = encoders.own_log_options(settings.codec, settings.av_options)
+        self.video = self.container.add_stream(settings.codec, rate=rate, options=options)
         self.video.width, self.video.height = encoded_size(settings, width or info.width, info.height)
         self.video.pix_fmt = settings.pix_fmt
         self.video.time_base = info.time_base

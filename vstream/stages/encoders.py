@@ -5,10 +5,18 @@ FFmpeg's wrappers for x264 and x265 take any string as a preset or tune and any 
 document them. Other encoders are read from their FFmpeg options (range, named values). Last,
 the encoder is opened once on a tiny frame with every option, so whatever it still refuses
 fails here, in its own words, instead of after the first frame.
+
+Names are ffmpeg's: a codec name (``h264``, ``hevc``, ``av1``) stands for the encoder FFmpeg
+picks for it (libx264, libx265, libsvtav1). The preset and pixel format the user does not give
+are each encoder's own (:func:`default_preset`, :func:`default_pix_fmt`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -50,7 +58,28 @@ _KNOWN: dict[str, dict[str, Choices]] = {
     "libx265": {**_X264, "tune": Choices(X265_TUNES)},
 }
 _RATED = ("crf", "preset", "tune")  # options this module knows the valid values of
-_SILENT = {"libx265": ("x265-params", "log-level=none")}  # x265 prints its banner itself, past FFmpeg's log
+DEFAULT_PRESET = "veryfast"  # for the encoders that take x264's preset names
+
+
+@contextmanager
+def ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
+    """The messages FFmpeg logs in this thread inside the block, up to errors (PyAV drops FFmpeg's
+    log unless a level is set, which leaves its exceptions saying only ``Invalid argument``)."""
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs:
+            yield logs
+    finally:
+        av.logging.set_level(previous)
+
+
+def last_error(logs: list[tuple[int, str, str]], exc: Exception) -> str:
+    """The last line FFmpeg logged at error level (it may log one line in pieces), else the
+    exception's own words."""
+    text = "".join(message for level, _, message in logs if level <= av.logging.ERROR)
+    said = [line.strip() for line in text.splitlines() if line.strip()]
+    return said[-1] if said else getattr(exc, "strerror", None) or str(exc)
 
 
 @lru_cache(maxsize=None)
@@ -63,6 +92,34 @@ def video_encoder(name: str) -> av.Codec:
     if codec.type != "video":
         raise ConfigError(f"{name!r} is not a video encoder")
     return codec
+
+
+def default_preset(name: str) -> str | None:
+    """:data:`DEFAULT_PRESET` for an encoder that has it (x264, x265), else None: the encoder's own."""
+    presets = choices(name).get("preset")
+    return DEFAULT_PRESET if presets is not None and DEFAULT_PRESET in presets.names else None
+
+
+def default_pix_fmt(name: str) -> str:
+    """yuv420p, the planes' own format, where the encoder takes it as it is; else the encoder's own
+    first choice, as ffmpeg picks it (mjpeg's yuvj420p: limited-range yuv420p is not JPEG; gif's rgb8)."""
+    formats = [f.name for f in video_encoder(name).video_formats or ()]
+    if not formats or ("yuv420p" in formats and formats[0] != "yuvj420p"):
+        return "yuv420p"
+    return formats[0]
+
+
+def own_log_options(name: str, options: dict[str, str]) -> dict[str, str]:
+    """``options`` plus what makes the encoder's own log, which x265 and SVT-AV1 print past FFmpeg's,
+    follow vstream's log level (``-q``: errors only; default: warnings; ``-v``: info)."""
+    level = logging.getLogger("vstream").getEffectiveLevel()
+    x265, svt = ("error", "1") if level >= logging.ERROR else ("warning", "2") if level >= logging.WARNING else ("info", "3")
+    if name == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", svt)  # read by SVT-AV1 when it first logs; a user's own stays
+    if name != "libx265":
+        return options
+    given = options.get("x265-params")
+    return {**options, "x265-params": f"log-level={x265}:{given}" if given else f"log-level={x265}"}  # the user's last
 
 
 @lru_cache(maxsize=None)
@@ -101,21 +158,17 @@ def _try_open(codec: av.Codec, pix_fmt: str, options: dict[str, str]) -> None:
     context.pix_fmt = pix_fmt
     context.time_base = Fraction(1, 25)
     context.framerate = Fraction(25)
-    context.options = dict(options)
-    if codec.name in _SILENT:
-        key, silent = _SILENT[codec.name]
-        context.options[key] = f"{options[key]}:{silent}" if options.get(key) else silent
-    with av.logging.Capture() as logs:
+    context.options = own_log_options(codec.name, dict(options))
+    with ffmpeg_errors() as logs:
         try:
             context.open()
         except av.FFmpegError as exc:
-            said = [message for level, _, message in logs if level <= av.logging.ERROR]
-            reason = said[-1].strip() if said else exc.strerror or str(exc)
-            raise ConfigError(f"encoder {codec.name} refuses {_listed(options)}: {reason}") from None
+            listed = _listed({"pix_fmt": pix_fmt, **options})
+            raise ConfigError(f"encoder {codec.name} refuses {listed}: {last_error(logs, exc)}") from None
     unused = sorted(context.options)
     if unused:
         raise ConfigError(f"encoder {codec.name} has no option {unused[0]!r}")
 
 
 def _listed(options: dict[str, str]) -> str:
-    return " ".join(f"{key}={value}" for key, value in options.items()) or "its defaults"
+    return " ".join(f"{key}={value}" for key, value in options.items())
