@@ -151,7 +151,7 @@ def clean_video(
     start = time.perf_counter()
     with VideoReader(source, audio=selection.audio, output_pix_fmt=config.encode.pix_fmt) as reader:
         check_writable(output, source)
-        check_muxer(output)
+        check_muxer(output, config.encode, reader.info)
         remove_stale_staging(output)
         workers = resolve_workers(config)
         times = StageTimes()
@@ -337,6 +337,7 @@ class _FileSink:
         self.writer = VideoWriter(
             self.staging, info, self.config.encode, self.reader.copy_streams if self.span is None else [],
             width=first.size[1] if self.compare else None, rotation=rotation, colour_tags=self.reader.colour_tags,
+            tags=self.reader.tags,
         )
         self.consumer = Consumer(self._write, depth=16, name="vstream-encode")
         for packet in self.early_packets:

@@ -120,7 +120,9 @@ def join(source: str, segments: list[Path], output: Path, audio: bool = True) ->
         with atomic_output(output) as staged, VideoReader(source, audio=audio) as reader, av.open(str(staged.path), "w") as out:
             with av.open(str(segments[0])) as first:
                 video = out.add_stream_from_template(first.streams.video[0])
-            copies = add_copies(out, reader.copy_streams)
+            video.metadata.update(reader.info.tags)
+            out.metadata.update(reader.tags)
+            copies = add_copies(out, reader.copy_streams, lambda probe: probe.add_stream_from_template(video))
             copied = [s for s in reader.copy_streams if s.index in copies]
             others = reader.container.demux(copied) if copied else iter(())
             for packet in heapq.merge(_packets_of(segments), others, key=_time):

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 COLOUR_TAGS = ("colorspace", "color_range", "color_primaries", "color_trc")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+_ENCODING_TAGS = frozenset({"encoder", "major_brand", "minor_version", "compatible_brands"})
+_CONTENT_TAGS = frozenset({"language", "title"})  # of the video stream; its other tags describe its encoding
 
 
 def is_image(path: str | Path) -> bool:
@@ -57,6 +59,7 @@ class VideoInfo:
     frames: int  # 0 when the container does not say
     duration_s: float | None
     codec: str
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)  # of the stream: language, title
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,12 @@ class VideoReader:
         self.read_timeout = timeout[1] if timeout else None
 
     @property
+    def tags(self) -> dict[str, str]:
+        """The file's own metadata (title, creation_time, ...), without what describes its encoding
+        (encoder, MP4 brands): the output's muxer writes its own."""
+        return {k: v for k, v in self.container.metadata.items() if k.lower() not in _ENCODING_TAGS}
+
+    @property
     def info(self) -> VideoInfo:
         v = self.video
         duration = None
@@ -146,6 +155,7 @@ class VideoReader:
             frames=v.frames or 0,
             duration_s=duration,
             codec=v.codec_context.name,
+            tags={key: value for key, value in v.metadata.items() if key.lower() in _CONTENT_TAGS},
         )
 
     def __enter__(self) -> VideoReader:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -14,7 +17,7 @@ import numpy as np
 from ..errors import ConfigError, OutputError, redact
 from . import encoders
 from .avframes import from_i420
-from .decode import VideoInfo
+from .decode import VideoInfo, is_image
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +82,22 @@ def _text(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def check_muxer(path: Path) -> None:
-    """Fail before any work if no container format goes by ``path``'s extension (FFmpeg picks
-    the format from it)."""
+def check_muxer(path: Path, settings: EncodeSettings, info: VideoInfo) -> None:
+    """Fail before any work unless a container format goes by ``path``'s extension (FFmpeg picks
+    the format from it) and holds the video of ``settings``; a still image's extension holds no video."""
     if path.suffix.lower().lstrip(".") not in _muxer_extensions():
         reason = f"no container format goes by {path.suffix!r}" if path.suffix else "no extension to tell the format by"
         raise OutputError(f"cannot write {path}: {reason}; use .mp4, .mkv, .mov, ...")
+    if is_image(path):
+        raise OutputError(f"cannot write a video to {path}: an image holds one frame; use .mp4, .mkv, .mov, ...")
+    with av.open(str(path), "w") as target:  # FFmpeg's pick of muxer (.vob: svcd); no file is created yet
+        refusal = muxer_refusal(target.format.name, _video_adder(settings, info, _PROBE_SIZE))
+        if refusal:
+            raise OutputError(f"cannot write {path}: {target.format.name} refuses {settings.codec} video: {refusal}; "
+                              f"{_fitting(target, info)}")
+
+
+_PROBE_SIZE = (64, 64)  # a picture any encoder opens at, to ask a muxer about a codec
 
 
 @functools.cache
@@ -98,17 +111,75 @@ def _muxer_extensions() -> frozenset[str]:
     return frozenset(e.lower() for e in extensions)
 
 
-def add_copies(container: av.container.OutputContainer, streams: list[av.stream.Stream]) -> dict[int, av.stream.Stream]:
-    """Add to ``container`` a copy of each input stream it can hold; input index → output stream."""
-    copies = {}
+def _fitting(target: av.container.OutputContainer, info: VideoInfo) -> str:
+    """What to do instead: the muxer's own video codec where its encoder is installed, else another container."""
+    try:
+        default = EncodeSettings(codec=target.default_video_codec)
+    except ConfigError:
+        return "use .mp4, .mkv, .mov, ..."
+    if muxer_refusal(target.format.name, _video_adder(default, info, _PROBE_SIZE)) is None:
+        return f"pass --codec {default.codec}, or use .mp4, .mkv, ..."
+    return "use .mp4, .mkv, .mov, ..."
+
+
+AddVideo = Callable[[av.container.OutputContainer], av.stream.Stream]
+
+
+def _video_adder(settings: EncodeSettings, info: VideoInfo, size: tuple[int, int]) -> AddVideo:
+    """Adds the encoded video stream to a container: the writer's own, and a probe's."""
+    def add(container: av.container.OutputContainer) -> av.stream.Stream:
+        options = encoders.own_log_options(settings.codec, settings.av_options)
+        video = container.add_stream(settings.codec, rate=info.average_rate or Fraction(25), options=options)
+        video.width, video.height = size
+        video.pix_fmt = settings.pix_fmt
+        video.time_base = video.codec_context.time_base = info.time_base
+        return video
+    return add
+
+
+def muxer_refusal(format_name: str, add_video: AddVideo, copies: Sequence[av.stream.Stream] = ()) -> str | None:
+    """Why muxer ``format_name`` refuses the video ``add_video`` adds, or copies of ``copies``
+    beside it, in FFmpeg's words; None if it takes them.
+
+    FFmpeg cannot always say beforehand whether a muxer takes a codec: ``avformat_query_codec``
+    answers "unknown" for the codecs MPEG-TS and MPEG-PS do not name as their defaults, and PyAV's
+    ``supported_codecs`` counts unknown as no. Only the muxer's header tells (MPEG-PS takes MP2
+    and AC-3 but not AAC; MXF wants a video first; Matroska wants H.264's parameter sets), so the
+    streams are added to an empty file of that format in memory and its header written.
+    """
+    probe = av.open(io.BytesIO(), "w", format=format_name)
+    with encoders.ffmpeg_errors() as logs:
+        try:
+            add_video(probe)
+            for stream in copies:
+                probe.add_stream_from_template(stream)
+            probe.start_encoding()
+        except (ValueError, av.FFmpegError) as exc:  # ValueError: the muxer is sure, as PyAV asks it first
+            return encoders.last_error(logs, exc)
+        finally:
+            with contextlib.suppress(av.FFmpegError):  # a trailer without packets (GIF, MXF) may fail
+                probe.close()
+    return None
+
+
+def add_copies(
+    container: av.container.OutputContainer, streams: Sequence[av.stream.Stream], add_video: AddVideo
+) -> dict[int, av.stream.Stream]:
+    """Add to ``container`` a copy of each input stream its muxer takes beside the video that
+    ``add_video`` adds, with its tags (language, title) and disposition (default, forced); input
+    index → output stream. A stream the muxer refuses is left out with a warning in its words."""
+    copies: dict[int, av.stream.Stream] = {}
     for stream in streams:
-        if stream.codec_context.name not in container.supported_codecs:
-            log.warning(
-                "not copying %s stream %d (%s): %s cannot hold it",
-                stream.type, stream.index, stream.codec_context.name, container.format.name,
-            )
+        kept = [s for s in streams if s.index in copies]
+        refusal = muxer_refusal(container.format.name, add_video, [*kept, stream])
+        if refusal:
+            log.warning("not copying %s stream %d (%s): %s cannot hold it: %s",
+                        stream.type, stream.index, stream.codec_context.name, container.format.name, refusal)
             continue
-        copies[stream.index] = container.add_stream_from_template(stream)
+        copy = container.add_stream_from_template(stream)
+        copy.metadata.update(stream.metadata)
+        copy.disposition = stream.disposition
+        copies[stream.index] = copy
     return copies
 
 
@@ -120,7 +191,9 @@ class VideoWriter:
     ``colour_tags`` (the input frames' colorspace, range, primaries, transfer) are set on the
     stream, which encoders write into the bitstream and muxers into the container, so players
     interpret the untouched planes as the input's. ``path`` may be a URL or
-    ``pipe:1`` (with ``container_format``); ``container_options`` go to the muxer.
+    ``pipe:1`` (with ``container_format``); ``container_options`` go to the muxer. ``tags``: the
+    file's own metadata (title, creation_time); the video stream's (language, title) come with
+    ``info``. The file is opened (its header written) here, so an unwritable one fails here.
     """
 
     def __init__(
@@ -134,27 +207,36 @@ class VideoWriter:
         colour_tags: dict[str, int] | None = None,
         container_format: str | None = None,
         container_options: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
+        add_video = _video_adder(settings, info, encoded_size(settings, width or info.width, info.height))
         try:
             self.container = av.open(str(path), "w", format=container_format, options=container_options or {})
+            self.video = add_video(self.container)
         except (av.FFmpegError, ValueError) as exc:
             raise OutputError(redact(f"cannot write {path}: {exc}")) from None
+        self.container.metadata.update(tags or {})
+        self.video.metadata.update(info.tags)
         rate = info.average_rate or Fraction(25)
-        options = encoders.own_log_options(settings.codec, settings.av_options)
-        self.video = self.container.add_stream(settings.codec, rate=rate, options=options)
-        self.video.width, self.video.height = encoded_size(settings, width or info.width, info.height)
-        self.video.pix_fmt = settings.pix_fmt
-        self.video.time_base = info.time_base
-        self.video.codec_context.time_base = info.time_base
         if rotation:
             self.video.set_display_rotation(rotation)
         for tag, value in (colour_tags or {}).items():
             setattr(self.video.codec_context, tag, value)
         self._fallback_step = int(round(1 / (rate * info.time_base))) or 1
-        self._copies = add_copies(self.container, copy_streams)
+        self._copies = add_copies(self.container, copy_streams, add_video)
         self.frames = 0
         self.repaired = 0  # frames whose pts did not increase, moved just past the one before
         self._last_pts: int | None = None
+        self._start(path)
+
+    def _start(self, path: Path | str) -> None:
+        """Open the encoder and the file and write its header: every stream is set up by now."""
+        with encoders.ffmpeg_errors() as logs:
+            try:
+                self.container.start_encoding()
+            except (av.FFmpegError, OSError) as exc:
+                self.container.close()
+                raise OutputError(redact(f"cannot write {path}: {encoders.last_error(logs, exc)}")) from None
 
     def __enter__(self) -> VideoWriter:
         return self
