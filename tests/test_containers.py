@@ -213,3 +213,23 @@ def test_the_codec_an_error_suggests_writes_that_container(tmp_path, dimming_mod
     result = run_clean(source, "-o", tmp_path / "out.gif", "--codec", "gif", model=dimming_model)
     assert result.exit_code == 0, result.output
     assert streams_of(tmp_path / "out.gif") == [("video", "gif")]
+
+
+# Point 11: cover art is not a video.
+
+def test_an_audio_file_with_cover_art_has_no_video(tmp_path, dimming_model):
+    source = write_clip(tmp_path / "song.mp4", video=False, cover=True)
+    one_line_error(run_clean(source, "-o", tmp_path / "out.mp4", model=dimming_model),
+                   "no video stream in " + str(source) + " (only cover art, an attached picture)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mp4"]
+
+
+def test_cover_art_beside_a_video_is_dropped_with_a_warning(tmp_path, dimming_model):
+    source = write_clip(tmp_path / "in.mp4", cover=True)
+    result = run_clean(source, "-o", tmp_path / "out.mp4", model=dimming_model, quiet=False)
+    assert result.exit_code == 0, result.output
+    assert streams_of(tmp_path / "out.mp4") == [("video", "h264"), ("audio", "aac")]
+    with av.open(str(tmp_path / "out.mp4")) as out:
+        assert out.streams.video[0].frames == FRAMES
+    (warning,) = warnings_in(result)
+    assert "not copying the cover art of" in warning and "an attached picture" in warning

@@ -117,10 +117,7 @@ class VideoReader:
             if timeout and time.monotonic() - started >= timeout[0]:
                 reason = f"timed out: no answer within {timeout[0]:g} s"
             raise InputOpenError(f"cannot open {self.name}: {reason}") from None
-        if not self.container.streams.video:
-            self.container.close()
-            raise InputOpenError(f"no video stream in {self.name}")
-        self.video = self.container.streams.video[0]
+        self.video = self._video_stream()
         self.video.thread_type = "SLICE" if live else "AUTO"
         self.copy_streams = [
             s for s in self.container.streams if s.type == "subtitle" or (audio and s.type == "audio")
@@ -132,6 +129,20 @@ class VideoReader:
         self.decode_errors = 0
         self.stop_reason: str | None = None  # why reading stopped early (None: end of input)
         self.read_timeout = timeout[1] if timeout else None
+
+    def _video_stream(self) -> av.video.stream.VideoStream:
+        """The first video stream that is not an attached picture (an audio file's cover art: one
+        frame, not a video); cover art beside a video is left out with a warning."""
+        streams = self.container.streams.video
+        covers = [s for s in streams if s.disposition & av.stream.Disposition.attached_pic]
+        videos = [s for s in streams if s not in covers]
+        if not videos:
+            self.container.close()
+            only = " (only cover art, an attached picture)" if covers else ""
+            raise InputOpenError(f"no video stream in {self.name}{only}")
+        for cover in covers:
+            log.warning("not copying the cover art of %s (stream %d, an attached picture)", self.name, cover.index)
+        return videos[0]
 
     @property
     def tags(self) -> dict[str, str]:
