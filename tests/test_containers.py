@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import pytest
 
 from media import make_clip, synthetic_frame
@@ -233,3 +234,18 @@ def test_cover_art_beside_a_video_is_dropped_with_a_warning(tmp_path, dimming_mo
         assert out.streams.video[0].frames == FRAMES
     (warning,) = warnings_in(result)
     assert "not copying the cover art of" in warning and "an attached picture" in warning
+
+
+# Point 6 (a still image) and 14 (a folder that takes no files): one line naming the output.
+
+def test_a_still_image_to_a_video_name_is_one_line(tmp_path, dimming_model):
+    image = tmp_path / "window.png"
+    cv2.imwrite(str(image), synthetic_frame(0, 64, 48))
+    one_line_error(run_clean(image, "-o", tmp_path / "x.mp4", model=dimming_model),
+                   f"cannot write an image as {tmp_path / 'x.mp4'}: use .png, .jpg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["window.png"]
+
+
+def test_an_output_folder_that_takes_no_files_is_named(tmp_path, dimming_model):
+    source = make_clip(tmp_path / "in.mp4", frames=FRAMES, width=64, height=48, audio=False)
+    one_line_error(run_clean(source, "-o", "/proc/out.mp4", model=dimming_model), "cannot write /proc/out.mp4: ")

@@ -24,6 +24,20 @@ def check_writable(output: Path, source: str | None = None) -> None:
         raise OutputError(f"output folder does not exist: {parent}")
     if not os.access(parent, os.W_OK):
         raise OutputError(f"output folder is not writable: {parent}")
+    _try_create(output)
+
+
+def _try_create(output: Path) -> None:
+    """Create and delete ``output``'s staging file: some folders refuse new files whatever their
+    permissions say (``/proc``, a read-only mount for root)."""
+    staging = staging_path(output)
+    try:
+        os.close(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:  # this process's own, being written
+        return
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror}") from None
+    staging.unlink()
 
 
 STAGING_TAG = "part"

@@ -112,6 +112,8 @@ def clean_still(
     start = time.perf_counter()
     image = read_image(source)
     check_writable(output, source)
+    if not stills.writable(output):
+        raise OutputError(f"cannot write an image as {output}: use .png, .jpg, .tif, ...")
     model = InterferenceModel(config.model_path(), config.threads_per_worker, providers_for(config.device))
     cleaned = stills.clean(image, lambda rgb: clean_image(model, rgb, config.max_side, config.strength, config.residual_floor))
     result = stills.fitted(np.hstack([image, cleaned]) if compare else cleaned, output)

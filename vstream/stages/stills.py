@@ -53,3 +53,8 @@ def write(path: Path, image: np.ndarray) -> bool:
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
     return cv2.imwrite(str(path), image)
+
+
+def writable(output: Path) -> bool:
+    """Whether OpenCV writes an image under ``output``'s extension (``.mp4``: no)."""
+    return cv2.haveImageWriter(str(output))
