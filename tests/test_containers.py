@@ -249,3 +249,16 @@ def test_a_still_image_to_a_video_name_is_one_line(tmp_path, dimming_model):
 def test_an_output_folder_that_takes_no_files_is_named(tmp_path, dimming_model):
     source = make_clip(tmp_path / "in.mp4", frames=FRAMES, width=64, height=48, audio=False)
     one_line_error(run_clean(source, "-o", "/proc/out.mp4", model=dimming_model), "cannot write /proc/out.mp4: ")
+
+
+# Points 4 and 14 in archives: MPEG-TS keeps its audio, and Ray starts without its token warning.
+
+def test_an_archive_of_mpeg_ts_keeps_its_audio_without_rays_token_warning(tmp_path, dimming_model):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    write_clip(folder / "cam.ts")
+    done = vstream("clean", folder, "-o", tmp_path / "clean", "--model", dimming_model, "--workers", "0",
+                   "--jobs", "1", "-q")
+    assert done.returncode == 0, done.stderr
+    assert ("audio", "aac") in streams_of(tmp_path / "clean" / "cam.ts")
+    assert "Token authentication" not in done.stderr

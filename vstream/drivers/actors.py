@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -179,6 +180,11 @@ def connect_ray(address: str | None, workers: int):
         # Ray binds its servers to the node IP; with "clusters" off that IP is 127.0.0.1 (see
         # ray._private.services.get_node_ip_address). The variable is read when ray is imported.
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        if "ray" not in sys.modules:
+            # A new local Ray turns token authentication on, and warns that it did unless the mode
+            # is set (ray._private.authentication.authentication_token_setup): set it, to the same
+            # mode. Read when ray is imported: set later, its processes would disagree with it.
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
