@@ -23,7 +23,7 @@ from vstream.cli.common import setup_logging
 from vstream.errors import redact
 from vstream.drivers.pipeline import default_output
 
-from media import make_clip, read_video, truncated_faststart, zeroed_ctts
+from media import audio_packets, make_clip, read_video, truncated_faststart, zeroed_ctts
 
 FRAMES = 6
 
@@ -256,3 +256,46 @@ def test_passwords_leave_the_process_list(tmp_path, dimming_model):
             proc.kill()
             proc.wait()
     assert f"rtsp://***@127.0.0.1:{port}/x" in shown and "hunter2" not in shown
+
+
+# Issue 33: stdin, archives, models, configs and start-up, as people really have them.
+
+def clean_stdin(data: bytes, folder: Path, *args, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``… | vstream clean - ARGS`` in ``folder``, as a shell pipe runs it."""
+    return subprocess.run([sys.executable, "-m", "vstream", "clean", "-", *map(str, args)], input=data, cwd=folder,
+                          capture_output=True, text=False, timeout=timeout)
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return result.stderr.decode().strip().splitlines()
+
+
+@pytest.mark.parametrize("live", [[], ["--no-live"]])
+def test_a_recorded_file_on_stdin_keeps_every_frame_in_one_file(tmp_path, dimming_model, live):
+    """The README's ``ffmpeg -i cam.ts -c copy -f mpegts - | vstream clean - -o rec/cam.mkv``."""
+    clip = make_clip(tmp_path / "cam.ts", frames=60, width=64, height=48, audio=True)
+    (tmp_path / "rec").mkdir()
+    result = clean_stdin(clip.read_bytes(), tmp_path, *live, "-o", "rec/cam.mkv", "--model", dimming_model,
+                         "--workers", "0", "-q")
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in (tmp_path / "rec").iterdir()] == ["cam.mkv"]
+    assert len(read_video(tmp_path / "rec" / "cam.mkv")[0]) == 60
+    assert len(audio_packets(tmp_path / "rec" / "cam.mkv")) == len(audio_packets(clip))
+
+
+def test_stdin_to_a_missing_folder_names_it(tmp_path, dimming_model):
+    clip = make_clip(tmp_path / "cam.ts", frames=6, width=64, height=48, audio=False)
+    result = clean_stdin(clip.read_bytes(), tmp_path, "-o", "rec/cam.mkv", "--model", dimming_model, "--workers", "0")
+    assert result.returncode == 1 and error_lines(result) == ["Error: output folder does not exist: rec"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.ts"]
+
+
+@pytest.mark.parametrize("live", [[], ["--live"]])
+@pytest.mark.parametrize("data", [b"", bytes(range(256)) * 40], ids=["empty", "garbage"])
+def test_unreadable_stdin_is_one_line_not_a_retry(tmp_path, dimming_model, data, live):
+    """Stdin cannot reconnect: what cannot be read from it ends the run at once."""
+    result = clean_stdin(data, tmp_path, *live, "-o", "cam.mkv", "--model", dimming_model, "--workers", "0",
+                         timeout=30)
+    assert result.returncode == 1
+    assert error_lines(result) == ["Error: cannot open stdin: Invalid data found when processing input"]
+    assert list(tmp_path.iterdir()) == []

@@ -244,11 +244,11 @@ def _feed(data: bytes, seconds: float = 0.0) -> tuple[int, threading.Thread, int
 
 
 def _live_from_stdin(clip: Path, out: Path, model: Path, seconds: float = 0.0):
-    """``vstream clean - -o out/cam.mp4`` fed ``clip`` through a pipe over ``seconds`` (0: one
+    """``vstream clean - --live -o out/cam.mp4`` fed ``clip`` through a pipe over ``seconds`` (0: one
     burst): (process, feeding thread, write end)."""
     out.mkdir()
     read, writer, write = _feed(clip.read_bytes(), seconds)
-    proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", "--read-timeout", "60",
+    proc = vstream("-", "--live", "-o", str(out / "cam.mp4"), "--max-wait", "60", "--read-timeout", "60",
                    *model_args(model), stdin=read)
     os.close(read)
     return proc, writer, write
@@ -303,7 +303,8 @@ def test_sigkill_leaves_the_open_segment_playable(dimming_model, tmp_path):
         os.close(write)
     assert len(list(out.iterdir())) == 1 and open_segment_frames() >= 60
     with make_clip(tmp_path / "next.ts", frames=30, width=160, height=96, fps=30, audio=False).open("rb") as stdin:
-        proc = vstream("-", "-o", str(out / "cam.mp4"), "--max-wait", "60", *model_args(dimming_model), stdin=stdin)
+        proc = vstream("-", "--live", "-o", str(out / "cam.mp4"), "--max-wait", "60", *model_args(dimming_model),
+                       stdin=stdin)
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     segments = sorted(out.iterdir())
@@ -366,11 +367,11 @@ def _publish(clip: Path, url: str) -> bool:
 
 
 def test_stdin_to_segments(dimming_model, tmp_path):
-    """``-`` reads a stream on stdin; its end is the end of the input (no reconnecting)."""
+    """``- --live`` reads a camera's stream on stdin; its end is the end of the input (no reconnecting)."""
     clip = make_clip(tmp_path / "in.ts", frames=30, width=160, height=96, fps=30, audio=False)
     (tmp_path / "out").mkdir()
     with clip.open("rb") as stdin:
-        proc = vstream("-", "-o", str(tmp_path / "out" / "cam.mkv"), "--max-wait", "60",
+        proc = vstream("-", "--live", "-o", str(tmp_path / "out" / "cam.mkv"), "--max-wait", "60",
                        *model_args(dimming_model), stdin=stdin)
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
@@ -382,11 +383,11 @@ def test_odd_sized_feed_is_padded_with_a_warning(dimming_model, tmp_path):
     clip = make_clip(tmp_path / "odd.mkv", frames=10, width=161, height=97, fps=30, audio=False, codec="ffv1")
     (tmp_path / "out").mkdir()
     with clip.open("rb") as stdin:
-        proc = vstream("-", "-o", str(tmp_path / "out" / "cam.mkv"), "--max-wait", "60",
+        proc = vstream("-", "--live", "-o", str(tmp_path / "out" / "cam.mkv"), "--max-wait", "60",
                        *model_args(dimming_model), stdin=stdin)
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
-    assert "the feed - is 161x97: the live output is 162x98, its last column/row repeated" in stderr
+    assert "the feed stdin is 161x97: the live output is 162x98, its last column/row repeated" in stderr
     [segment] = (tmp_path / "out").iterdir()
     frames, _, _ = read_video(segment)
     assert len(frames) == 10 and frames[0].shape[:2] == (98, 162)
@@ -444,8 +445,8 @@ def test_rebased_timestamps_increase_across_reconnects():
 
 
 def test_is_live():
-    assert is_live("rtsp://cam/x") and is_live("RTMP://cam/x") and is_live("-")
-    assert not is_live("clip.mp4") and not is_live("https://host/clip.mp4")
+    assert is_live("rtsp://cam/x") and is_live("RTMP://cam/x")
+    assert not is_live("-") and not is_live("clip.mp4") and not is_live("https://host/clip.mp4")
 
 
 def _lines(proc: subprocess.Popen) -> list[str]:

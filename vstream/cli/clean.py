@@ -13,7 +13,7 @@ from ..drivers.archive import DEFAULT_SEGMENT_S, Progress, clean_archive, is_arc
 from ..drivers.live import LiveOptions, clean_live, is_live
 from ..drivers.pipeline import CleanReport, clean_still, clean_video, default_output
 from ..errors import ConfigError, OutputError, redact
-from ..stages.decode import Selection, is_image
+from ..stages.decode import STDIN, Selection, is_image
 from ..stages import encoders
 from ..stages.encode import EncodeSettings
 from ..stages.model_contract import KINDS
@@ -29,8 +29,8 @@ def live_options(command):
     """The options that only live input reads."""
     for option in reversed((
         click.option("--live/--no-live", default=None,
-                     help="Treat INPUT as a live feed (default for rtsp, rtsps, rtmp, srt, udp and -; "
-                          "pass it for an http(s) stream)."),
+                     help="Treat INPUT as a live feed (default for rtsp, rtsps, rtmp, srt, udp; pass it for "
+                          "an http(s) stream, or for a camera's stream on stdin: - is read as a file by default)."),
         click.option("--listen", is_flag=True,
                      help="Live rtsp:// INPUT: listen there for a publisher to push to vstream "
                           "(FFmpeg's listen mode) instead of pulling from a camera."),
@@ -136,8 +136,8 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
                   segment_seconds, live, listen, rtsp_transport, open_timeout, read_timeout, max_retries, retry_for,
                   max_wait, segment_time, stats, quiet, verbose) -> None:
     """Remove the interference layer from INPUT: a video file, an image, a URL FFmpeg reads,
-    many files (a folder, a quoted glob, or @list.txt) with -o OUTDIR, or a live feed
-    (rtsp://, rtsps://, rtmp://, srt://, udp://, or - for a stream on stdin).
+    - for a file on stdin (with -o), many files (a folder, a quoted glob, or @list.txt) with
+    -o OUTDIR, or a live feed (rtsp://, rtsps://, rtmp://, srt://, udp://, or --live).
 
     \b
     Examples:
@@ -180,6 +180,8 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
                                   max_wait_s=max_wait, segment_time_s=segment_time, listen=listen)
             _clean_live(source, output, config, options, address, stats and not quiet, quiet)
             return
+        if source == STDIN and output is None:
+            raise click.UsageError("reading stdin (-) needs -o OUTPUT")
         output = Path(output) if output else None
         if is_archive_spec(source):
             if output is None:

@@ -1,4 +1,4 @@
-"""Live feeds: a camera's RTSP/RTMP/HTTP stream or stdin, cleaned as it arrives, for days.
+"""Live feeds: a camera's RTSP/RTMP/HTTP stream, or stdin with ``--live``, cleaned as it arrives, for days.
 
 The stages are :class:`~vstream.drivers.pipeline.CleanStages`, as for files; only the source and the sinks
 differ. The source (:class:`LiveSource`) reads on its own thread with open and read timeouts,
@@ -23,7 +23,7 @@ import numpy as np
 
 from ..config import CleanConfig
 from ..errors import ConfigError, InputOpenError, VStreamError, redact
-from ..stages.decode import VideoReader
+from ..stages.decode import STDIN, VideoReader
 from ..stages.frame import Frame
 from ..stages.smooth import ResidualSmoother
 from .pipeline import CleanStages, Discontinuity, default_in_flight, open_runner, resolve_workers
@@ -34,13 +34,14 @@ log = logging.getLogger(__name__)
 LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp"})
 STREAM_SCHEMES = LIVE_SCHEMES | {"http", "https"}
 OUTPUT_TIME_BASE = Fraction(1, 90000)  # RTSP's and MPEG-TS's clock: any camera's pts fits
-STDIN = "-"
 MAX_WAITING = 64  # decoded frames waiting for the cleaner, at most
 
 
 def is_live(source: str) -> bool:
-    """Inputs that go to the live path by default: ``-`` (stdin) and streaming URLs (not http)."""
-    return source == STDIN or urlsplit(source).scheme.lower() in LIVE_SCHEMES
+    """Inputs that go to the live path by default: streaming URLs (not http). Stdin (``-``) is
+    read as a file, every frame kept, unless ``--live`` says it is a camera's stream: a recorded
+    file piped in comes faster than real time, and the live path would drop what it cannot keep up with."""
+    return urlsplit(source).scheme.lower() in LIVE_SCHEMES
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,8 @@ class LiveSource:
     """
 
     def __init__(self, source: str, options: LiveOptions, stats: LiveStats) -> None:
-        self.source = "pipe:0" if source == STDIN else source
-        self.name = redact(source)
+        self.source = source
+        self.name = "stdin" if source == STDIN else redact(source)
         self.options = options
         self.stats = stats
         self.failure: VStreamError | None = None
@@ -231,8 +232,9 @@ class LiveSource:
                 if got_frames:
                     attempts, lost_at = 0, None
                 lost_at = lost_at or time.monotonic()
-                if self.source == "pipe:0" and reason is None:
-                    return  # stdin ended: the end of the input, not an outage
+                if self.source == STDIN:  # stdin cannot reconnect: its end is the input's
+                    self._end_of_stdin(reason, got_frames)
+                    return
                 attempts += 1
                 if self._give_up(attempts, lost_at, reason):
                     return
@@ -244,6 +246,11 @@ class LiveSource:
             self.failure = VStreamError(f"live input {self.name} failed: {exc!r}")
         finally:
             self._put(None)
+
+    def _end_of_stdin(self, reason: str | None, got_frames: bool) -> None:
+        """A stdin that could not be read, or stopped with an error, fails the run (exit 1)."""
+        if reason is not None:
+            self.failure = InputOpenError(reason if not got_frames else f"stopped reading stdin: {reason}")
 
     def _give_up(self, attempts: int, lost_at: float, reason: str | None) -> bool:
         retries, retry_for = self.options.max_retries, self.options.retry_for_s

@@ -24,6 +24,7 @@ COLOUR_TAGS = ("colorspace", "color_range", "color_primaries", "color_trc")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 _ENCODING_TAGS = frozenset({"encoder", "major_brand", "minor_version", "compatible_brands"})
 _CONTENT_TAGS = frozenset({"language", "title"})  # of the video stream; its other tags describe its encoding
+STDIN = "-"  # the input name that reads stdin
 
 
 def is_image(path: str | Path) -> bool:
@@ -104,9 +105,9 @@ class VideoReader:
         with slice threading only (frame threading holds frames back) and read as it comes;
         ``audio`` False: audio streams are not passed through; ``output_pix_fmt``: the output's
         pixel format, which decides how much of the input's chroma and depth the frames keep
-        (:func:`~vstream.stages.avframes.working_format`)."""
-        self.source = str(source)
-        self.name = redact(self.source)
+        (:func:`~vstream.stages.avframes.working_format`). ``source`` ``-`` reads stdin."""
+        self.source = "pipe:0" if str(source) == STDIN else str(source)
+        self.name = "stdin" if str(source) == STDIN else redact(self.source)
         if "://" not in self.source and not self.source.startswith("pipe:") and not Path(self.source).is_file():
             raise InputOpenError(f"input not found: {self.name}")
         started = time.monotonic()
