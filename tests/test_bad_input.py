@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 from click.testing import CliRunner
 
@@ -23,7 +24,7 @@ from vstream.cli.common import setup_logging
 from vstream.errors import redact
 from vstream.drivers.pipeline import default_output
 
-from media import audio_packets, make_clip, read_video, truncated_faststart, zeroed_ctts
+from media import audio_packets, make_clip, read_video, synthetic_frame, truncated_faststart, zeroed_ctts
 
 FRAMES = 6
 
@@ -270,6 +271,15 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return result.stderr.decode().strip().splitlines()
 
 
+RAY_TOKEN_WARNING = "Token authentication is enabled"  # Ray's own line at start-up (issue 33 point 14, not here)
+
+
+def clean_on(workers: str, source: Path, out: Path, model: Path):
+    """``vstream clean SOURCE -o OUT`` in-process with ``workers`` Ray actors (0: none)."""
+    return CliRunner().invoke(main, ["clean", str(source), "-o", str(out), "--model", str(model), "--max-side", "64",
+                                     "--workers", workers], catch_exceptions=False)
+
+
 @pytest.mark.parametrize("live", [[], ["--no-live"]])
 def test_a_recorded_file_on_stdin_keeps_every_frame_in_one_file(tmp_path, dimming_model, live):
     """The README's ``ffmpeg -i cam.ts -c copy -f mpegts - | vstream clean - -o rec/cam.mkv``."""
@@ -299,3 +309,56 @@ def test_unreadable_stdin_is_one_line_not_a_retry(tmp_path, dimming_model, data,
     assert result.returncode == 1
     assert error_lines(result) == ["Error: cannot open stdin: Invalid data found when processing input"]
     assert list(tmp_path.iterdir()) == []
+
+
+def contract_breaking_model(path: Path, flaw: str) -> Path:
+    """A model that breaks the contract (model_contract.py) in one way: its input is a fixed size, its
+    output half the input's size, its input float16, or its metadata's size multiple 0."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from vstream.stages import model_contract as mc
+
+    dims = [1, 3, 64, 64] if flaw == "fixed size" else ["N", 3, "H", "W"]
+    background = {
+        "half size": helper.make_node("AveragePool", [mc.INPUT_NAME], [mc.OUTPUT_BACKGROUND], kernel_shape=[2, 2],
+                                      strides=[2, 2]),
+        "float16": helper.make_node("Cast", [mc.INPUT_NAME], [mc.OUTPUT_BACKGROUND], to=TensorProto.FLOAT),
+    }.get(flaw, helper.make_node("Identity", [mc.INPUT_NAME], [mc.OUTPUT_BACKGROUND]))
+    interference = helper.make_node("Sub", [mc.OUTPUT_BACKGROUND, mc.OUTPUT_BACKGROUND], [mc.OUTPUT_INTERFERENCE])
+    input_type = TensorProto.FLOAT16 if flaw == "float16" else TensorProto.FLOAT
+    graph = helper.make_graph(
+        [background, interference], "flawed", [helper.make_tensor_value_info(mc.INPUT_NAME, input_type, dims)],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, dims) for name in mc.OUTPUT_NAMES],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", mc.OPSET)])
+    model.ir_version = 8
+    helper.set_model_props(model, {mc.META_KIND: "reflection", **({mc.META_SIZE_MULTIPLE: "0"} if flaw == "size multiple 0" else {})})
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+@pytest.mark.parametrize(("flaw", "message"), [
+    ("fixed size", " takes only 64x64 images; a vstream model takes any size (export it with dynamic H and W)"),
+    ("half size", " returns 'background' of shape [1, 3, 16, 16] for input [1, 3, 32, 32]; a vstream model returns "
+                  "the input's shape"),
+    ("float16", "'s 'input' is tensor(float16); a vstream model's input and outputs are float32"),
+    ("size multiple 0", "'s metadata vstream.size_multiple must be a whole number of 1 or more, got '0'"),
+], ids=["fixed size", "half size", "float16", "size multiple 0"])
+def test_a_model_that_breaks_the_contract_is_refused_at_load(tmp_path, clip, flaw, message, workers):
+    model = contract_breaking_model(tmp_path / "flawed.onnx", flaw)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    result = clean_on(workers, clip, folder / "out.mp4", model)
+    assert result.exit_code == 1 and result.stderr.splitlines() == [f"Error: model {model}{message}"]
+    assert list(folder.iterdir()) == []
+
+
+def test_a_folder_as_the_model_is_said_to_be_one(tmp_path, clip):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (tmp_path / "models").mkdir()
+    code, lines, files = clean(folder, clip, model=tmp_path / "models")
+    assert code == 1 and lines == [f"Error: model {tmp_path / 'models'} is a folder, not an ONNX file"]
+    assert files == []

@@ -98,11 +98,13 @@ class RayRunner:
         address: str | None = None,
         batch: int = 1,
     ) -> None:
+        InterferenceModel(model_path)  # a model that breaks the contract fails here, before Ray starts
         ray, self._started_ray = connect_ray(address, workers)
         self._ray = ray
         self.workers = workers
         self.batch = batch
         self._model_ref = ray.put(Path(model_path).read_bytes())
+        self._model_name = str(model_path)
         self._actor_options = {
             "num_cpus": threads if address else 0,  # a private Ray already sized itself for us
             "num_gpus": 1 if "CUDAExecutionProvider" in providers else 0,
@@ -122,7 +124,7 @@ class RayRunner:
 
     def _spawn(self):
         return _actor_class(self._ray).options(**self._actor_options).remote(
-            self._model_ref, self._threads, self._providers
+            self._model_ref, self._threads, self._providers, self._model_name
         )
 
     def submit(self, small: np.ndarray) -> None:
@@ -219,8 +221,8 @@ def _actor_class(ray):
         class CleanerActor:
             """Holds one ORT session; :meth:`residuals` takes and returns NumPy arrays only."""
 
-            def __init__(self, model_bytes: bytes, threads: int, providers: list[str]) -> None:
-                self.model = InterferenceModel(model_bytes, threads=threads, providers=providers)
+            def __init__(self, model_bytes: bytes, threads: int, providers: list[str], name: str) -> None:
+                self.model = InterferenceModel(model_bytes, threads=threads, providers=providers, name=name)
 
             def ready(self) -> bool:
                 return True

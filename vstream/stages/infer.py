@@ -35,22 +35,20 @@ class InterferenceModel:
 
     Args:
         model: the ``.onnx`` file, or its bytes (how Ray actors receive it).
+        name: what errors call a model given as bytes (its file's name).
         threads: ORT intra-op threads. Set explicitly: ORT otherwise takes every core per session.
         providers: ORT execution providers, most preferred first.
     """
 
     def __init__(
-        self, model: str | Path | bytes, threads: int = 1, providers: list[str] | None = None
+        self, model: str | Path | bytes, threads: int = 1, providers: list[str] | None = None, name: str | None = None
     ) -> None:
         import onnxruntime as ort
 
         if isinstance(model, bytes):
-            source, name = model, "<model bytes>"
+            source, name = model, name or "<model bytes>"
         else:
-            path = Path(model)
-            if not path.is_file():
-                raise ModelError(f"model file not found: {path}")
-            source, name = str(path), str(path)
+            source = name = str(model_file(model))
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -61,24 +59,59 @@ class InterferenceModel:
             )
         except Exception as exc:  # ORT raises its own untyped Fail/InvalidGraph errors
             raise ModelError(f"cannot load model {name}: {_first_line(exc)}") from None
-        self._check_contract(name)
+        self.name = name
+        self._check_contract()
         meta = self.session.get_modelmeta().custom_metadata_map
         self.kind = meta.get(mc.META_KIND, "unknown")
-        self.size_multiple = int(meta.get(mc.META_SIZE_MULTIPLE, mc.SIZE_MULTIPLE))
+        self.size_multiple = self._size_multiple(meta)
+        self._check_output_size()
         log.info("model %s (%s) on %s", name, self.kind, self.session.get_providers())
 
-    def _check_contract(self, name: str) -> None:
+    def _check_contract(self) -> None:
+        """The names, ranks, sizes and types of the model's input and outputs (model_contract.py)."""
         inputs = self.session.get_inputs()
-        outputs = {o.name for o in self.session.get_outputs()}
-        if [i.name for i in inputs] != [mc.INPUT_NAME] or not set(mc.OUTPUT_NAMES) <= outputs:
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if [i.name for i in inputs] != [mc.INPUT_NAME] or not set(mc.OUTPUT_NAMES) <= set(outputs):
             raise ModelMismatchError(
-                f"{name} is not a vstream model: expected input {mc.INPUT_NAME!r} and outputs "
+                f"{self.name} is not a vstream model: expected input {mc.INPUT_NAME!r} and outputs "
                 f"{list(mc.OUTPUT_NAMES)}, got inputs {[i.name for i in inputs]} "
                 f"and outputs {sorted(outputs)}"
             )
         shape = inputs[0].shape
         if len(shape) != 4 or shape[1] != 3:
-            raise ModelMismatchError(f"model expects (N, 3, H, W) input, got {shape}")
+            raise ModelMismatchError(f"model {self.name} expects (N, 3, H, W) input, got {shape}")
+        if all(isinstance(side, int) for side in shape[2:]):
+            raise ModelMismatchError(
+                f"model {self.name} takes only {shape[2]}x{shape[3]} images; a vstream model takes any "
+                "size (export it with dynamic H and W)"
+            )
+        for tensor in (inputs[0], *(outputs[n] for n in mc.OUTPUT_NAMES)):
+            if tensor.type != "tensor(float)":
+                raise ModelMismatchError(f"model {self.name}'s {tensor.name!r} is {tensor.type}; "
+                                         "a vstream model's input and outputs are float32")
+
+    def _size_multiple(self, meta: dict[str, str]) -> int:
+        text = meta.get(mc.META_SIZE_MULTIPLE, str(mc.SIZE_MULTIPLE))
+        if not text.isdigit() or int(text) < 1:
+            raise ModelMismatchError(
+                f"model {self.name}'s metadata {mc.META_SIZE_MULTIPLE} must be a whole number of 1 or more, got {text!r}"
+            )
+        return int(text)
+
+    def _check_output_size(self) -> None:
+        """Run the model once on a small picture: its outputs must be the input's size."""
+        side = -(-32 // self.size_multiple) * self.size_multiple
+        x = np.zeros((1, 3, side, side), np.float32)
+        try:
+            results = self.session.run(list(mc.OUTPUT_NAMES), {mc.INPUT_NAME: x})
+        except Exception as exc:  # ORT's own untyped errors
+            raise ModelError(f"model {self.name} fails on a {side}x{side} image: {_first_line(exc)}") from None
+        for output, result in zip(mc.OUTPUT_NAMES, results):
+            if result.shape != x.shape:
+                raise ModelMismatchError(
+                    f"model {self.name} returns {output!r} of shape {list(result.shape)} for input "
+                    f"{list(x.shape)}; a vstream model returns the input's shape"
+                )
 
     def background(self, rgb: np.ndarray) -> np.ndarray:
         """Cleaned image of one ``(H, W, 3)`` uint8 RGB image, as ``(H, W, 3)`` float32 in [0, 1]."""
@@ -98,6 +131,16 @@ class InterferenceModel:
         Returns ``(H, W, 3)`` float32 in [-1, 1]; subtracting it (scaled to 0..255) cleans the image.
         """
         return rgb.astype(np.float32) * (1.0 / 255.0) - self.background(rgb)
+
+
+def model_file(path: str | Path) -> Path:
+    """``path`` if it is a file, else a :class:`ModelError` that says what it is."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"model {path} is a folder, not an ONNX file")
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    return path
 
 
 def _first_line(exc: Exception) -> str:
