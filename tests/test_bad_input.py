@@ -362,3 +362,21 @@ def test_a_folder_as_the_model_is_said_to_be_one(tmp_path, clip):
     code, lines, files = clean(folder, clip, model=tmp_path / "models")
     assert code == 1 and lines == [f"Error: model {tmp_path / 'models'} is a folder, not an ONNX file"]
     assert files == []
+
+
+@pytest.mark.parametrize("source, workers", [("clip", "0"), ("clip", "2"), ("image", "0")])
+def test_a_model_that_returns_nan_fails_in_one_line(tmp_path, clip, source, workers):
+    """Cleaned with NaN, every frame came out white (exit 0)."""
+    from conftest import write_model
+
+    model = write_model(tmp_path / "nan.onnx", float("nan"), 0.0)
+    if source == "image":
+        clip = tmp_path / "still.png"
+        cv2.imwrite(str(clip), synthetic_frame(0, 64, 48))
+    folder = tmp_path / "run"
+    folder.mkdir()
+    out = folder / ("out.png" if source == "image" else "out.mp4")
+    result = clean_on(workers, clip, out, model)
+    lines = [line for line in result.stderr.splitlines() if RAY_TOKEN_WARNING not in line]
+    assert result.exit_code == 1 and lines == [f"Error: model {model} returned NaN or infinite values for a 64x48 image"]
+    assert list(folder.iterdir()) == []

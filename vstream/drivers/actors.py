@@ -150,6 +150,8 @@ class RayRunner:
         while True:
             try:
                 return self._ray.get(job.ref)
+            except self._ray.exceptions.RayTaskError as exc:
+                raise _actor_error(exc) from None
             except self._ray.exceptions.RayActorError as exc:
                 if job.retried:
                     raise VStreamError(f"inference worker died twice on the same frames: {exc}") from None
@@ -170,6 +172,13 @@ class RayRunner:
         self._actors = []
         if self._started_ray:
             self._ray.shutdown()
+
+
+def _actor_error(exc) -> Exception:
+    """What an actor's call raised, as vstream raises it: a domain error as it is (one line),
+    anything else as Ray gives it, with its traceback."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, VStreamError) else exc.as_instanceof_cause()
 
 
 def connect_ray(address: str | None, workers: int):

@@ -123,6 +123,8 @@ class InterferenceModel:
             x = np.pad(x, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect" if min(h, w) > m else "edge")
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
         (bg,) = self.session.run([mc.OUTPUT_BACKGROUND], {mc.INPUT_NAME: x})
+        if not np.isfinite(bg).all():  # cleaned with, it would make a white (or black) picture
+            raise ModelError(f"model {self.name} returned NaN or infinite values for a {w}x{h} image")
         return bg[0, :, :h, :w].transpose(1, 2, 0)
 
     def residual(self, rgb: np.ndarray) -> np.ndarray:
