@@ -380,3 +380,32 @@ def test_a_model_that_returns_nan_fails_in_one_line(tmp_path, clip, source, work
     lines = [line for line in result.stderr.splitlines() if RAY_TOKEN_WARNING not in line]
     assert result.exit_code == 1 and lines == [f"Error: model {model} returned NaN or infinite values for a 64x48 image"]
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(("yaml_text", "message"), [
+    ("strength: abc", "config key strength must be a number, got 'abc'"),
+    ("batch: 2.5", "config key batch must be a whole number, got 2.5"),
+    ("temporal: {alpha: yes}", "config key temporal.alpha must be a number, got True"),
+    ("encode: {crf: fast}", "config key encode.crf must be a number, got 'fast'"),
+    ("encode: {options: [crf]}", "config key encode.options must be a mapping, got ['crf']"),
+    ("encode: {options: {x264-params: [1]}}", "config key encode.options.x264-params must be text or a number, got [1]"),
+    ("encode: {options: {crf: 100}}", "crf 100 is not valid for libx264; valid: 0-51"),
+    ("encode: {options: {preset: turbo}}", "preset turbo is not valid for libx264; valid: ultrafast"),
+])
+def test_every_config_value_is_type_checked_with_its_key_named(tmp_path, clip, dimming_model, yaml_text, message):
+    preset = tmp_path / "mine.yaml"
+    preset.write_text(yaml_text + "\n")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    code, lines, files = clean(folder, clip, "-c", str(preset), model=dimming_model)
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"Error: {message}"), lines
+    assert files == []
+
+
+def test_numbers_are_taken_where_ffmpeg_reads_text(tmp_path, clip, dimming_model):
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("strength: 1\nencode: {bitrate: 400000, crf: null, options: {g: 12}}\n")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    code, lines, files = clean(folder, clip, "-c", str(preset), model=dimming_model)
+    assert code == 0 and files == ["out.mp4"], lines

@@ -8,6 +8,8 @@ list the valid ones.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -152,8 +154,10 @@ def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
 
 
 def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
-    """Instantiate dataclass ``cls`` from ``values``, recursing into dataclass-typed fields."""
+    """Instantiate dataclass ``cls`` from ``values``, recursing into dataclass-typed fields; every
+    other value is checked against its field's type (:func:`_checked`)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(
@@ -166,5 +170,34 @@ def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {prefix}{name} must be a mapping")
             value = _build(default, value, f"{prefix}{name}.")
+        else:
+            value = _checked(f"{prefix}{name}", value, hints[name])
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _checked(key: str, value: Any, hint: Any) -> Any:
+    """``value`` as config key ``key`` of type ``hint`` takes it, else a :class:`ConfigError` naming the key.
+
+    ``hint`` is ``str``, ``int``, ``float``, ``dict[str, str]`` (encoder options: text or
+    numbers, as FFmpeg reads them), or one of those or None. A whole number is taken as text
+    (``bitrate: 4000000``) and as a number (``strength: 1``); a bool is neither.
+    """
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    wanted = next(option for option in options if option is not type(None))
+    if typing.get_origin(wanted) is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key} must be a mapping, got {value!r}")
+        for name, item in value.items():
+            if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+                raise ConfigError(f"config key {key}.{name} must be text or a number, got {item!r}")
+        return {str(name): item for name, item in value.items()}
+    if isinstance(value, bool) or not isinstance(value, _ACCEPTED[wanted]):
+        raise ConfigError(f"config key {key} must be {_DESCRIBED[wanted]}, got {value!r}")
+    return str(value) if wanted is str else value
+
+
+_ACCEPTED = {str: (str, int), int: int, float: (int, float)}
+_DESCRIBED = {str: "text", int: "a whole number", float: "a number"}

@@ -139,13 +139,14 @@ def choices(name: str) -> dict[str, Choices]:
 
 def check(name: str, pix_fmt: str, rated: dict[str, str], others: dict[str, str]) -> None:
     """Raise :class:`ConfigError` unless encoder ``name`` takes ``pix_fmt``, the ``rated`` options
-    (crf, preset, tune: each checked against :func:`choices`) and the ``others``."""
+    (crf, preset, tune: each checked against :func:`choices`, also where ``others`` sets them,
+    as ``--encoder-opt crf=100`` or ``encode.options``) and the ``others``."""
     codec = video_encoder(name)
     formats = {f.name for f in codec.video_formats or ()}
     if formats and pix_fmt not in formats:
         raise ConfigError(f"encoder {name} cannot take pix_fmt {pix_fmt!r}; it takes {', '.join(sorted(formats))}")
     valid = choices(name)
-    for key, value in rated.items():
+    for key, value in {**rated, **others}.items():
         if key in valid and not valid[key].allows(value):
             raise ConfigError(f"{key} {value} is not valid for {name}; valid: {valid[key]}")
     _try_open(codec, pix_fmt, {**rated, **others})
