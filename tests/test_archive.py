@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -15,7 +16,7 @@ from vstream.drivers.archive import Manifest, clean_archive, expand, output_for
 from vstream.config import load_config
 from vstream.errors import InputOpenError
 
-from media import make_clip, read_video
+from media import make_clip, read_video, synthetic_frame, truncated_faststart
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_archive_mirrors_tree_records_failures_and_resumes(footage, tmp_path, di
     out = tmp_path / "out"
     config = load_config("default", {"model": str(dimming_model), "max_side": 64})
     report = clean_archive(str(footage), out, config, jobs=2)
-    assert report.done == 3 and report.skipped_other == 1 and report.exit_code == 123
+    assert report.done == 3 and report.skipped_other == [str(footage / "day2" / "notes.txt")] and report.exit_code == 123
     assert report.footage_s == pytest.approx((10 + 8 + 12) / 24, abs=0.15)
     assert list(report.failed) == [str((footage / "day2" / "broken.mp4").resolve())]
     assert len(read_video(out / "day1" / "a.mp4")[0]) == 10
@@ -217,3 +218,72 @@ def test_join_without_audio(tmp_path, dimming_model):
     join(str(clip), [clip], tmp_path / "joined.mp4", audio=False)
     with av.open(str(tmp_path / "joined.mp4")) as out:
         assert [s.type for s in out.streams] == ["video"]
+
+
+# Issue 33, point 5: archives take what a single file takes, and say what happened to each file.
+
+def _write_gif(path: Path, frames: int) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("gif", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb8"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(synthetic_frame(i, 64, 48), format="rgb24").reformat(format="rgb8")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture
+def mixed_footage(tmp_path) -> Path:
+    """What single-file mode cleans, in the containers people have (and a few things it cannot)."""
+    root = tmp_path / "footage"
+    root.mkdir()
+    make_clip(root / "cam.webm", frames=12, width=64, height=48, audio=False, codec="libvpx-vp9")
+    make_clip(root / "tape.ogv", frames=8, width=64, height=48, audio=False, codec="libvpx")
+    make_clip(root / "tape.vob", frames=9, width=64, height=48, audio=False, codec="mpeg2video", fps=25)
+    make_clip(root / "studio.mxf", frames=10, width=64, height=48, audio=False, codec="mpeg2video", fps=25)
+    make_clip(root / "odd.mkv", frames=6, width=65, height=49, audio=False, codec="ffv1")
+    truncated_faststart(make_clip(tmp_path / "whole.mp4", frames=40, audio=False), root / "cut.mp4", 0.6)
+    _write_gif(root / "loop.gif", 7)
+    cv2.imwrite(str(root / "still.png"), synthetic_frame(0, 64, 48))
+    (root / "notes.txt").write_text("not footage")
+    (root / "broken.mp4").write_bytes(b"corrupt")
+    return root
+
+
+def test_an_archive_cleans_what_a_single_file_cleans_and_says_what_happened(mixed_footage, tmp_path, dimming_model):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "vstream", "clean", str(mixed_footage), "-o", str(out), "--model",
+                           str(dimming_model), "--max-side", "64", "--jobs", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 123, proc.stderr
+    frames = {p.name: len(read_video(p)[0]) for p in out.iterdir() if not p.name.startswith(".")}
+    decoded = frames.pop("cut.mp4")
+    assert frames == {"cam.mkv": 12, "tape.ogv.mkv": 8, "tape.vob.mkv": 9, "studio.mkv": 10, "odd.mkv": 6,
+                      "loop.mkv": 7, "still.png": 1}
+    said = proc.stderr.splitlines()
+    assert f"warning: {mixed_footage / 'odd.mkv'}: libx264 cannot encode yuv420p at 65x49: writing 66x50" in proc.stderr
+    assert f"warning: {mixed_footage / 'cut.mp4'} ended early: {decoded} of the 40 frames" in proc.stderr
+    assert f"skipped: {mixed_footage / 'notes.txt'} (not a video or an image)" in said
+    assert (f"error: cannot clean {mixed_footage / 'broken.mp4'}: cannot open {mixed_footage / 'broken.mp4'}: "
+            "Invalid data found when processing input") in said
+    assert "\x1b" not in (out / ".vstream-manifest.jsonl").read_text() and "\x1b" not in proc.stderr
+    assert not any(line.startswith("Traceback") for line in said)
+
+
+def test_an_unforeseen_error_in_a_task_is_stored_in_its_own_words():
+    """Not Ray's ``ray::_task()`` line, coloured, which is all the manifest used to keep."""
+    import ray.exceptions
+
+    from vstream.drivers.archive import _reason, _task
+
+    def broken(_: str) -> dict:
+        raise ValueError("Only VP8 or VP9 or AV1 video are supported for WebM")
+
+    assert _task(broken, "x") == {"state": "failed", "warnings": [],
+                                  "error": "ValueError: Only VP8 or VP9 or AV1 video are supported for WebM"}
+    wrapped = ray.exceptions.RayTaskError("\x1b[36m_task\x1b[39m", "Traceback ...", KeyError("spans"))
+    assert _reason(wrapped) == "KeyError: 'spans'"
+    assert _reason(ray.exceptions.WorkerCrashedError()).startswith("WorkerCrashedError: ")
+    assert "\x1b" not in _reason(ray.exceptions.WorkerCrashedError())

@@ -239,6 +239,8 @@ def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, addres
     last_line = time.monotonic()
 
     def on_file(source: str, result: dict) -> None:
+        for warning in result["warnings"]:
+            status(f"warning: {warning if source in warning else f'{source}: {warning}'}", quiet)
         if result["state"] == "failed":
             status(f"error: cannot clean {source}: {result['error']}")
         else:
@@ -261,11 +263,13 @@ def clean_many(spec: str, outdir: Path, config: CleanConfig, suffix: str, addres
     finally:
         if stream is not None:
             stream.close(last)
+    for skipped in report.skipped_other:
+        status(f"skipped: {skipped} (not a video or an image)", quiet)
     hours = report.footage_s / 3600
     status(
         f"{'interrupted (the same command resumes): ' if report.interrupted else ''}"
         f"{report.done} done, {report.skipped_done} already done, {len(report.failed)} failed, "
-        f"{report.skipped_other} non-video skipped; {hours:.2f} h of footage in {report.seconds:.0f} s "
+        f"{len(report.skipped_other)} other files skipped; {hours:.2f} h of footage in {report.seconds:.0f} s "
         f"({report.frames / max(report.seconds, 1e-9):.1f} fps)",
         quiet and not report.failed and not report.interrupted,
     )

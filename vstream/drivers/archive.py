@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,7 +26,8 @@ from .. import stopping
 from ..config import CleanConfig
 from ..errors import InputOpenError, VStreamError, redact
 from ..outputs import STAGING_TAG
-from ..stages.decode import Selection
+from ..stages.decode import IMAGE_SUFFIXES, Selection, is_image
+from .pipeline import clean_still, clean_video, default_output
 from .split import Span, join, plan, segment_path, warmup_frames
 
 MANIFEST_NAME = ".vstream-manifest.jsonl"
@@ -32,8 +35,9 @@ DEFAULT_SEGMENT_S = 60.0
 _POLL_S = 0.2  # while stopping: how often to look for a second signal
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
-     ".flv", ".wmv", ".3gp", ".h264", ".hevc"}
+     ".flv", ".wmv", ".3gp", ".h264", ".hevc", ".mxf", ".ogv", ".vob", ".gif"}
 )
+CLEANED_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES  # a still image is cleaned into an image, as on its own
 
 
 def is_archive_spec(spec: str) -> bool:
@@ -47,7 +51,7 @@ def is_archive_spec(spec: str) -> bool:
 
 
 def expand(spec: str) -> tuple[Path, list[Path], list[Path]]:
-    """(root, videos, skipped non-video files) of a folder, glob or ``@list.txt``.
+    """(root, videos and images, skipped other files) of a folder, glob or ``@list.txt``.
 
     ``root`` is what output paths are made relative to, so OUTDIR mirrors the input tree.
     Raises :class:`InputOpenError` when ``spec`` holds no video, before anything is written.
@@ -67,7 +71,7 @@ def expand(spec: str) -> tuple[Path, list[Path], list[Path]]:
         raise InputOpenError(f"listed input not found: {missing[0]}")
     if not paths and glob.has_magic(spec) and not Path(spec).is_dir():
         raise InputOpenError(f"input not found: {spec} (no file has that name, and as a pattern it matches none)")
-    videos = [p for p in paths if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(".")]
+    videos = [p for p in paths if p.suffix.lower() in CLEANED_SUFFIXES and not p.name.startswith(".")]
     skipped = [p for p in paths if p not in videos]
     if not videos:
         raise InputOpenError(f"no videos found in {spec}" + (f" ({len(skipped)} other files)" if skipped else ""))
@@ -75,10 +79,21 @@ def expand(spec: str) -> tuple[Path, list[Path], list[Path]]:
     return root, videos, skipped
 
 
+def outputs_for(sources: list[Path], root: Path, outdir: Path, suffix: str) -> list[Path]:
+    """:func:`output_for` of each of ``sources``, where two would share a name (``a.ogv`` and
+    ``a.vob`` both into ``a.mkv``) the changed ones keeping their own extension (``a.ogv.mkv``)."""
+    outputs = [output_for(source, root, outdir, suffix) for source in sources]
+    shared = {output for output in outputs if outputs.count(output) > 1}
+    return [output.with_name(f"{source.stem}{suffix}{source.suffix}{output.suffix}")
+            if output in shared and output.suffix != source.suffix.lower() else output
+            for source, output in zip(sources, outputs)]
+
+
 def output_for(source: Path, root: Path, outdir: Path, suffix: str) -> Path:
-    """``root/a/b.mp4`` → ``outdir/a/b{suffix}.mp4``."""
+    """``root/a/b.mp4`` → ``outdir/a/b{suffix}.mp4``, in the container a single file's output
+    gets (:func:`~vstream.drivers.pipeline.default_output`: ``b.webm`` → ``b{suffix}.mkv``)."""
     relative = source.resolve().relative_to(root.resolve())
-    return outdir / relative.with_name(f"{relative.stem}{suffix}{relative.suffix}")
+    return outdir / relative.with_name(f"{relative.stem}{suffix}{default_output(str(source)).suffix}")
 
 
 class Manifest:
@@ -137,7 +152,7 @@ class ArchiveReport:
 
     done: int = 0
     skipped_done: int = 0
-    skipped_other: int = 0
+    skipped_other: list[str] = field(default_factory=list)  # files that are neither videos nor images
     failed: dict[str, str] = field(default_factory=dict)
     frames: int = 0
     footage_s: float = 0.0
@@ -182,6 +197,7 @@ class _File:
     cleaned: int = 0
     footage_s: float = 0.0
     failed: bool = False
+    warnings: dict[str, None] = field(default_factory=dict)  # its tasks' warnings, each once, in order
 
     @property
     def parts(self) -> list[Path]:
@@ -189,22 +205,65 @@ class _File:
 
 
 def _task(fn: Callable[..., dict], *args) -> dict:
-    """A Ray task body: ``fn(*args)`` on whichever node runs it, a domain error as a failed result."""
-    try:
-        return fn(*args)
-    except VStreamError as exc:
-        return {"state": "failed", "error": redact(str(exc))}
+    """A Ray task body: ``fn(*args)`` on whichever node runs it, an error as a failed result with
+    its cause in one line, and with the warnings vstream logged meanwhile (the driver shows them)."""
+    with _Warnings() as warnings:
+        try:
+            result = fn(*args)
+        except Exception as exc:  # its own words, not Ray's wrapper of them
+            result = {"state": "failed", "error": _reason(exc)}
+    return {**result, "warnings": warnings.messages}
+
+
+class _Warnings(logging.Handler):
+    """Collects the warnings vstream's loggers emit inside the block (a task's, on a worker)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self._logger = logging.getLogger("vstream")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(redact(record.getMessage()))
+
+    def __enter__(self) -> _Warnings:
+        self._level = self._logger.level
+        self._logger.setLevel(min(self._logger.getEffectiveLevel(), logging.WARNING))
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+
+
+_ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for the summary and the manifest: a domain error's message; else the error's type
+    and first line (of what a task raised, for Ray's error about it), without terminal colours."""
+    if isinstance(exc, VStreamError):
+        return redact(str(exc))
+    cause = getattr(exc, "cause", None)  # RayTaskError: what the task raised
+    if isinstance(cause, BaseException):
+        return _reason(cause)
+    lines = _ANSI_CODES.sub("", str(exc)).strip().splitlines()
+    return redact(f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__)
 
 
 def _probe(source: str, segment_s: float, warmup: int, selection: Selection) -> dict:
+    if is_image(source):
+        return {"state": "planned", "spans": None, "frames": 1, "footage_s": 0.0}
     spans, frames, seconds = plan(source, segment_s, warmup)
     return {"state": "planned", "spans": spans, "frames": selection.frames(frames, seconds), "footage_s": seconds}
 
 
 def _clean(source: str, output: str, config: CleanConfig, span: Span | None, selection: Selection) -> dict:
-    from .pipeline import clean_video
-
-    report = clean_video(source, Path(output), config, span=span, selection=selection)
+    if is_image(source):
+        report = clean_still(source, Path(output), config)
+    else:
+        report = clean_video(source, Path(output), config, span=span, selection=selection)
     return {"state": "done", "frames": report.frames, "seconds": round(report.seconds, 3),
             "footage_s": round(report.footage_s, 3)}
 
@@ -227,13 +286,13 @@ def clean_archive(
     on_progress: Callable[[Progress], None] | None = None,
     selection: Selection = Selection(),
 ) -> ArchiveReport:
-    """Clean every video of ``spec`` into ``outdir``, ``jobs`` Ray tasks at a time (default:
-    the cluster's CPUs); files of 1.5 × ``segment_s`` or more are split (0: never).
+    """Clean every video (and image) of ``spec`` into ``outdir``, ``jobs`` Ray tasks at a time
+    (default: the cluster's CPUs); files of 1.5 × ``segment_s`` or more are split (0: never).
 
     Files already marked done in the manifest (with their output present) are skipped, and so
     are the finished segments of a split file; a file that fails is recorded with its error and
-    the rest go on. ``on_file`` hears of every file done or failed, ``on_progress`` of every
-    task finished. Ctrl-C (KeyboardInterrupt) starts no more tasks and waits for the running
+    the rest go on. ``on_file`` hears of every file done or failed (with the ``warnings`` its
+    tasks logged), ``on_progress`` of every task finished. Ctrl-C (KeyboardInterrupt) starts no more tasks and waits for the running
     ones to finish and be recorded; a second signal (:func:`vstream.stopping.hurried`, or a
     second KeyboardInterrupt) cancels them instead. Either way what finished is kept.
     ``selection`` applies to every file; a file cut short by it is cleaned whole
@@ -246,10 +305,9 @@ def clean_archive(
     outdir.mkdir(parents=True, exist_ok=True)
     _sweep_staging(outdir)  # left by a run that was killed
     manifest = Manifest(outdir)
-    report = ArchiveReport(skipped_other=len(others))
+    report = ArchiveReport(skipped_other=[str(p) for p in others])
     todo = []
-    for source in videos:
-        output = output_for(source, root, outdir, suffix)
+    for source, output in zip(videos, outputs_for(videos, root, outdir, suffix)):
         if manifest.is_done(source, output):
             report.skipped_done += 1
             for i in range(manifest.entries[str(source.resolve())].get("segments", 0)):
@@ -347,7 +405,8 @@ class _Scheduler:
         try:
             result = self.ray.get(ref)
         except self.ray.exceptions.RayError as exc:
-            result = {"state": "failed", "error": redact(str(exc).splitlines()[0])}
+            result = {"state": "failed", "error": _reason(exc)}
+        file.warnings.update(dict.fromkeys(result.pop("warnings", ())))
         if file.failed:
             return
         if result["state"] == "failed":
@@ -405,12 +464,14 @@ class _Scheduler:
         self.report.done += 1
         self.report.frames += result["frames"]
         self.report.footage_s += result.get("footage_s") or file.footage_s
-        if self.on_file:
-            self.on_file(str(file.source), result)
+        self._tell(file, result)
 
     def _fail(self, file: _File, result: dict) -> None:
         file.failed = True
         self.manifest.record(file.source, **result)
         self.report.failed[str(file.source)] = result["error"]
+        self._tell(file, result)
+
+    def _tell(self, file: _File, result: dict) -> None:
         if self.on_file:
-            self.on_file(str(file.source), result)
+            self.on_file(str(file.source), {**result, "warnings": list(file.warnings)})
