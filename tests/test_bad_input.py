@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import http.server
 import logging
+import signal
 import socket
 import subprocess
 import sys
@@ -409,3 +410,37 @@ def test_numbers_are_taken_where_ffmpeg_reads_text(tmp_path, clip, dimming_model
     folder.mkdir()
     code, lines, files = clean(folder, clip, "-c", str(preset), model=dimming_model)
     assert code == 0 and files == ["out.mp4"], lines
+
+
+def _started(pid: int, moment: str) -> bool:
+    """Whether process ``pid`` is at ``moment`` of its start-up: loading its modules (PyAV's
+    libraries are mapped) or starting Ray (it has child processes: Ray's servers)."""
+    proc = Path(f"/proc/{pid}")
+    if moment == "loading modules":
+        return "libavcodec" in (proc / "maps").read_text()
+    return any((task / "children").read_text().strip() for task in (proc / "task").iterdir())
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="watches the start-up through /proc")
+@pytest.mark.parametrize("moment", ["loading modules", "starting Ray"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_start_up_stops_in_one_line(tmp_path, clip, dimming_model, signum, moment):
+    """Ctrl-C (SIGINT, as a terminal's job control sends it) or SIGTERM before any work: exit 130,
+    one line, nothing written (it was a traceback, exit code 15, or a silent kill)."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vstream", "clean", str(clip), "-o", str(folder / "out.mp4"), "--model",
+         str(dimming_model), "--workers", "1" if moment == "starting Ray" else "0", "-q"],
+        stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while not _started(proc.pid, moment) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    lines = [line for line in stderr.splitlines() if RAY_TOKEN_WARNING not in line]
+    assert proc.returncode == 130 and lines == ["interrupted: nothing written"], stderr
+    assert list(folder.iterdir()) == []

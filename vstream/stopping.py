@@ -19,6 +19,8 @@ from contextlib import contextmanager
 log = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+EXIT_INTERRUPTED = 130  # the exit code of a run a signal stopped
+STOPPED_BEFORE_WORK = "interrupted: nothing written"  # what a run stopped before it wrote anything says
 _calm = threading.Event()  # a stop was asked for, or the run is finalising: raise no more
 _hurry = threading.Event()
 _stopped = threading.Event()  # a signal stopped the run

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..errors import VStreamError, redact
-from ..stopping import stop_on_signals
+from ..stopping import EXIT_INTERRUPTED, STOPPED_BEFORE_WORK, stop_on_signals
 from .progress import ProgressStream
 
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or status lines.")
@@ -60,9 +60,6 @@ def user_errors() -> Iterator[None]:
         raise click.ClickException(redact(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))) from None
 
 
-EXIT_INTERRUPTED = 130
-
-
 @contextmanager
 def graceful_stop() -> Iterator[None]:
     """SIGINT and SIGTERM as :func:`vstream.stopping.stop_on_signals` handles them; a stop that
@@ -71,7 +68,7 @@ def graceful_stop() -> Iterator[None]:
         with stop_on_signals():
             yield
     except KeyboardInterrupt:
-        status("interrupted: nothing written")
+        status(STOPPED_BEFORE_WORK)
         raise SystemExit(EXIT_INTERRUPTED) from None
 
 

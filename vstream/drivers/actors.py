@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -214,7 +215,12 @@ def connect_ray(address: str | None, workers: int):
         # Ship this very vstream to the cluster's workers: they need no checkout of their own.
         kwargs["address"] = address
         kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).parent)]}
-    ray.init(**kwargs)
+    try:
+        ray.init(**kwargs)
+    except SystemExit as exc:  # ray.init's own SIGTERM handler exits; a stop there is one as any other
+        if exc.code != signal.SIGTERM:
+            raise
+        raise KeyboardInterrupt from None
     stopping.reclaim_signals()
     return ray, True
 
