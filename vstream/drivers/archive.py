@@ -292,9 +292,9 @@ def clean_archive(
     Files already marked done in the manifest (with their output present) are skipped, and so
     are the finished segments of a split file; a file that fails is recorded with its error and
     the rest go on. ``on_file`` hears of every file done or failed (with the ``warnings`` its
-    tasks logged), ``on_progress`` of every task finished. Ctrl-C (KeyboardInterrupt) starts no more tasks and waits for the running
-    ones to finish and be recorded; a second signal (:func:`vstream.stopping.hurried`, or a
-    second KeyboardInterrupt) cancels them instead. Either way what finished is kept.
+    tasks logged), ``on_progress`` of every task finished. Ctrl-C (KeyboardInterrupt) starts no
+    more tasks and waits for the running ones to finish and be recorded; a second signal
+    (:func:`vstream.stopping.hurried`, or a second KeyboardInterrupt) cancels them instead. Either way what finished is kept.
     ``selection`` applies to every file; a file cut short by it is cleaned whole
     (not split).
     """

@@ -80,7 +80,7 @@ class InterferenceModel:
         shape = inputs[0].shape
         if len(shape) != 4 or shape[1] != 3:
             raise ModelMismatchError(f"model {self.name} expects (N, 3, H, W) input, got {shape}")
-        if all(isinstance(side, int) for side in shape[2:]):
+        if any(isinstance(side, int) for side in shape[2:]):
             raise ModelMismatchError(
                 f"model {self.name} takes only {shape[2]}x{shape[3]} images; a vstream model takes any "
                 "size (export it with dynamic H and W)"
@@ -92,7 +92,7 @@ class InterferenceModel:
 
     def _size_multiple(self, meta: dict[str, str]) -> int:
         text = meta.get(mc.META_SIZE_MULTIPLE, str(mc.SIZE_MULTIPLE))
-        if not text.isdigit() or int(text) < 1:
+        if not text.isdecimal() or int(text) < 1:
             raise ModelMismatchError(
                 f"model {self.name}'s metadata {mc.META_SIZE_MULTIPLE} must be a whole number of 1 or more, got {text!r}"
             )
