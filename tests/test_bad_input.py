@@ -272,9 +272,6 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return result.stderr.decode().strip().splitlines()
 
 
-RAY_TOKEN_WARNING = "Token authentication is enabled"  # Ray's own line at start-up (issue 33 point 14, not here)
-
-
 def clean_on(workers: str, source: Path, out: Path, model: Path):
     """``vstream clean SOURCE -o OUT`` in-process with ``workers`` Ray actors (0: none)."""
     return CliRunner().invoke(main, ["clean", str(source), "-o", str(out), "--model", str(model), "--max-side", "64",
@@ -378,8 +375,8 @@ def test_a_model_that_returns_nan_fails_in_one_line(tmp_path, clip, source, work
     folder.mkdir()
     out = folder / ("out.png" if source == "image" else "out.mp4")
     result = clean_on(workers, clip, out, model)
-    lines = [line for line in result.stderr.splitlines() if RAY_TOKEN_WARNING not in line]
-    assert result.exit_code == 1 and lines == [f"Error: model {model} returned NaN or infinite values for a 64x48 image"]
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"Error: model {model} returned NaN or infinite values for a 64x48 image"]
     assert list(folder.iterdir()) == []
 
 
@@ -441,6 +438,5 @@ def test_a_signal_during_start_up_stops_in_one_line(tmp_path, clip, dimming_mode
         _, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    lines = [line for line in stderr.splitlines() if RAY_TOKEN_WARNING not in line]
-    assert proc.returncode == 130 and lines == ["interrupted: nothing written"], stderr
+    assert proc.returncode == 130 and stderr.splitlines() == ["interrupted: nothing written"], stderr
     assert list(folder.iterdir()) == []
