@@ -107,6 +107,7 @@ def test_exception_output_is_input(clip, dimming_model):
 def test_default_output_names():
     assert default_output("a/dash.mp4") == Path("a/dash.clean.mp4")
     assert default_output("cam.avi") == Path("cam.clean.mkv")
+    assert default_output("cam.ts") == Path("cam.clean.ts")  # MPEG-TS holds H.264 and a camera's audio
     assert default_output("p.jpg", compare=True) == Path("p.compare.jpg")
 
 

@@ -66,11 +66,11 @@ def default_output(source: str, compare: bool = False) -> Path:
 
     A URL's output goes in the current folder, named after the last part of its path (never
     after its host or credentials). Containers that cannot hold H.264 plus the input's audio
-    get ``.mkv``.
+    get ``.mkv``; MPEG-TS (a camera's ``.ts``, a camcorder's ``.mts``) holds both, so it stays.
     """
     path = Path(Path(urlsplit(source).path).name or "stream") if "://" in source else Path(source)
     suffix = path.suffix.lower()
-    if not is_image(path) and suffix not in (".mp4", ".mov", ".m4v", ".mkv"):
+    if not is_image(path) and suffix not in (".mp4", ".mov", ".m4v", ".mkv", ".ts", ".mts", ".m2ts"):
         suffix = ".mkv"
     return path.with_name(f"{path.stem}.{'compare' if compare else 'clean'}{suffix}")
 
