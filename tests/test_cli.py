@@ -155,7 +155,7 @@ def test_bench_reports_every_frame_and_scheduled_runs(clip, dimming_model, tmp_p
     lines = result.stdout.splitlines()
     assert "scheduled vs every-frame" in lines[1] and "still-region flicker" in lines[1]
     assert lines[2].split()[:3] == ["size", "transcode", "every-frame"] and lines[3].startswith("360p")
-    assert lines[4].split() == ["ms", "per", "frame:", "decode", "pyramid", "schedule", "infer", "smooth",
+    assert lines[4].split() == ["ms", "per", "frame:", "decode", "pyramid", "schedule", "infer", "stationary", "smooth",
                                 "reconstruct", "encode"]
     assert lines[5].split()[:2] == ["360p", "every-frame"] and lines[6].split()[:2] == ["360p", "scheduled"]
     assert lines[7].startswith("360p   CPU ms per frame (all threads): transcode ") and "CPU ratio" in lines[7]

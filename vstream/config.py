@@ -22,6 +22,7 @@ from .stages.encode import EncodeSettings
 from .stages.model_contract import KINDS
 from .stages.schedule import ScheduleConfig
 from .stages.smooth import SmoothingConfig
+from .stages.stationary import StationaryConfig
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class CleanConfig:
     ``max_in_flight``: frames submitted and not yet encoded (None = two batches per worker).
     ``residual_floor``: corrections smaller than this (0..1) are dropped as network noise
     (:func:`vstream.stages.reconstruct.removal`). ``schedule``: which frames the network runs on
-    (:mod:`vstream.stages.schedule`).
+    (:mod:`vstream.stages.schedule`). ``stationary``: the layer that stays put on glass moving
+    with the camera (:mod:`vstream.stages.stationary`).
     """
 
     kind: str = "reflection"
@@ -49,6 +51,7 @@ class CleanConfig:
     max_in_flight: int | None = None
     temporal: SmoothingConfig = field(default_factory=SmoothingConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    stationary: StationaryConfig = field(default_factory=StationaryConfig)
     encode: EncodeSettings = field(default_factory=EncodeSettings)
 
     def __post_init__(self) -> None:
@@ -179,9 +182,9 @@ def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
 def _checked(key: str, value: Any, hint: Any) -> Any:
     """``value`` as config key ``key`` of type ``hint`` takes it, else a :class:`ConfigError` naming the key.
 
-    ``hint`` is ``str``, ``int``, ``float``, ``dict[str, str]`` (encoder options: text or
+    ``hint`` is ``str``, ``int``, ``float``, ``bool``, ``dict[str, str]`` (encoder options: text or
     numbers, as FFmpeg reads them), or one of those or None. A whole number is taken as text
-    (``bitrate: 4000000``) and as a number (``strength: 1``); a bool is neither.
+    (``bitrate: 4000000``) and as a number (``strength: 1``); a bool is neither, and only a bool is a bool.
     """
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None and type(None) in options:
@@ -194,6 +197,10 @@ def _checked(key: str, value: Any, hint: Any) -> Any:
             if isinstance(item, bool) or not isinstance(item, (str, int, float)):
                 raise ConfigError(f"config key {key}.{name} must be text or a number, got {item!r}")
         return {str(name): item for name, item in value.items()}
+    if wanted is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key {key} must be true or false, got {value!r}")
+        return value
     if isinstance(value, bool) or not isinstance(value, _ACCEPTED[wanted]):
         raise ConfigError(f"config key {key} must be {_DESCRIBED[wanted]}, got {value!r}")
     return str(value) if wanted is str else value

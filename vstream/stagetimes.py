@@ -15,7 +15,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-STAGES = ("decode", "pyramid", "schedule", "infer", "smooth", "reconstruct", "encode")
+STAGES = ("decode", "pyramid", "schedule", "infer", "stationary", "smooth", "reconstruct", "encode")
 
 
 class StageTimes:

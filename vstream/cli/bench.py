@@ -32,6 +32,8 @@ from .common import quiet_option, setup_logging, status, user_errors
 @click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process).")
 @click.option("--preset", "encoder_preset", help="Encoder preset for both runs.")
+@click.option("--stationary/--no-stationary", default=None,
+              help="Clean with the stationary-layer stage on (or off); its cost shows in the stage ms. Default: the -c config's.")
 @click.option("--fidelity", "clean_clips", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Also clean this clip (repeatable) and report output-vs-input PSNR (on footage with "
                    "nothing to remove it should stay high), and, encoded losslessly, the scheduled output's "
@@ -49,7 +51,7 @@ from .common import quiet_option, setup_logging, status, user_errors
 @click.option("--archive-jobs", default="1,2,4", show_default=True, help="Comma-separated job counts for --archive-seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout instead of a table.")
 @quiet_option
-def bench_command(sample, sizes, frames, repeats, preset, model, workers, encoder_preset, clean_clips, slide_sets,
+def bench_command(sample, sizes, frames, repeats, preset, model, workers, encoder_preset, stationary, clean_clips, slide_sets,
                   archive_seconds, archive_jobs, as_json, quiet) -> None:
     """Time `vstream clean` against a plain PyAV transcode with the same encoder settings.
 
@@ -68,7 +70,7 @@ def bench_command(sample, sizes, frames, repeats, preset, model, workers, encode
     jobs = sorted({int(j) for j in counts})
     with user_errors():
         config = load_config(preset, {"model": str(model) if model else None, "workers": workers,
-                                      "encode.preset": encoder_preset})
+                                      "encode.preset": encoder_preset, "stationary.enabled": stationary})
         sample = sample or sample_clip()
         slide_pairs = [(folder, find_pairs(folder)[1]) for folder in slide_sets]  # checked before any work
         for folder, pairs in slide_pairs:

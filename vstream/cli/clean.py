@@ -116,6 +116,9 @@ def file_options(command):
 @click.option("--floor", "residual_floor", type=click.FloatRange(0, 0.5, max_open=True),
               help="Drop corrections smaller than this (0..1, default 0.01) as network noise; 0 keeps them all.")
 @click.option("--max-side", type=click.IntRange(min=32), help="Longest side the network sees (pyramid top).")
+@click.option("--stationary/--no-stationary", default=None,
+              help="Also remove the layer that stays put on glass moving with the camera (dashcams, domes), "
+                   "estimated from the scene moving behind it. Default: the -c config's.")
 @click.option("--workers", type=click.IntRange(min=0), help="Ray actors (0: in-process, no Ray). Default: in-process on up to 2 cores, else one per core.")
 @click.option("--address", help="Join an existing Ray cluster (auto, ray://host:10001) instead of starting one.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="ONNX Runtime device (cuda needs onnxruntime-gpu).")
@@ -130,7 +133,7 @@ def file_options(command):
 @live_options
 @quiet_option
 @verbose_option
-def clean_command(source, output, overwrite, preset, kind, model, strength, residual_floor, max_side, workers, address,
+def clean_command(source, output, overwrite, preset, kind, model, strength, residual_floor, max_side, stationary, workers, address,
                   device, codec, crf, encoder_preset, tune, gop, bitrate, maxrate, bufsize, pix_fmt, x264_params,
                   encoder_opt, start, duration, no_audio, progress_target, progress_format, compare, suffix, jobs,
                   segment_seconds, live, listen, rtsp_transport, open_timeout, read_timeout, max_retries, retry_for,
@@ -162,7 +165,7 @@ def clean_command(source, output, overwrite, preset, kind, model, strength, resi
                               f"for the {encoder_preset} settings use -c {encoder_preset}")
         config = load_config(preset or (LIVE_PRESET if live else "default"), {
             "kind": kind, "model": str(model) if model else None, "strength": strength,
-            "residual_floor": residual_floor, "max_side": max_side, "workers": workers, "device": device, "encode.codec": codec,
+            "residual_floor": residual_floor, "max_side": max_side, "stationary.enabled": stationary, "workers": workers, "device": device, "encode.codec": codec,
             "encode.crf": crf, "encode.preset": encoder_preset, "encode.tune": tune, "encode.pix_fmt": pix_fmt,
             "encode.gop": gop, "encode.bitrate": bitrate, "encode.maxrate": maxrate, "encode.bufsize": bufsize,
             "encode.options": extra or None,

@@ -33,6 +33,7 @@ from ..stages.infer import InterferenceModel, providers_for
 from ..stages.reconstruct import apply_residual_i420, clean_image
 from ..stages.schedule import KeySchedule, carry
 from ..stages.smooth import ResidualSmoother
+from ..stages.stationary import StationaryLayer
 from ..stagetimes import StageTimes
 from ..threads import Consumer, Prefetcher
 from .actors import LocalRunner, RayRunner, Runner
@@ -172,7 +173,7 @@ def clean_video(
         items = Prefetcher(times.timed("decode", decoded), depth=8, name="vstream-decode")
         try:
             try:
-                interrupted = stages.run(items, sink.put, default_in_flight(config, workers))
+                interrupted = stages.run(items, sink.put, default_in_flight(config, workers, look_ahead=True))
             finally:
                 items.stop()
                 sink.close()
@@ -205,9 +206,16 @@ def _upright(items: Iterable[Frame | av.Packet], reader: VideoReader) -> Iterato
         yield item
 
 
-def default_in_flight(config: CleanConfig, workers: int) -> int:
-    """Frames submitted and not yet finished: the config's cap, else two batches per worker."""
-    return config.max_in_flight or 2 * max(1, workers) * (config.batch if workers else 1)
+def default_in_flight(config: CleanConfig, workers: int, look_ahead: bool = False) -> int:
+    """Frames submitted and not yet finished: the config's cap, else two batches per worker.
+
+    ``look_ahead`` (files, not live feeds): at least the stationary layer's look-ahead when it is
+    enabled, since a frame is cleaned with the layer estimated from the frames in flight after it.
+    """
+    frames = config.max_in_flight or 2 * max(1, workers) * (config.batch if workers else 1)
+    if look_ahead and config.stationary.enabled:
+        frames = max(frames, config.stationary.look_ahead)
+    return frames
 
 
 @dataclass(frozen=True)
@@ -230,7 +238,10 @@ class CleanStages:
     differ only in their sources and sinks.
 
     The network runs only on the key frames of ``config.schedule`` (:mod:`vstream.stages.schedule`);
-    the others carry the last key frame's residual. Each stage's time is added to ``times``.
+    the others carry the last key frame's residual. With ``config.stationary`` enabled, the
+    stationary layer (:mod:`vstream.stages.stationary`) is observed as each frame comes in and
+    joins the network's residual as it is finished, so a frame's estimate has seen the frames in
+    flight after it. Each stage's time is added to ``times``.
     """
 
     def __init__(
@@ -243,6 +254,7 @@ class CleanStages:
         self.config = config
         self.compare = compare
         self.times = times or StageTimes()
+        self.stationary = StationaryLayer(config.stationary, config.temporal.scene_cut) if config.stationary.enabled else None
         self._key_residual: np.ndarray | None = None
 
     def run(self, items: Iterable[Item], emit: Callable[[Item], None], max_in_flight: int) -> bool:
@@ -252,7 +264,7 @@ class CleanStages:
         finished and emitted, unless a further signal hurries the stop (:mod:`vstream.stopping`).
         Returns whether it was interrupted.
         """
-        in_flight: deque[tuple[Frame, np.ndarray, list[tuple[int, int]], np.ndarray | None]] = deque()
+        in_flight: deque[tuple[Frame, np.ndarray, list[tuple[int, int]], np.ndarray | None, int | None]] = deque()
         interrupted = False
         try:
             for item in items:
@@ -264,7 +276,11 @@ class CleanStages:
                         where = self.schedule.plan(item.index, small)
                     if where is None:
                         self.runner.submit(small)
-                    in_flight.append((item, small, shapes, where))
+                    epoch = None
+                    if self.stationary is not None:
+                        with self.times.timing("stationary"):
+                            epoch = self.stationary.observe(small)
+                    in_flight.append((item, small, shapes, where, epoch))
                     if len(in_flight) >= max_in_flight:
                         emit(self._finish(*in_flight.popleft()))
                     continue
@@ -273,6 +289,8 @@ class CleanStages:
                         emit(self._finish(*in_flight.popleft()))
                     self.smoother.reset()
                     self.schedule.reset()
+                    if self.stationary is not None:
+                        self.stationary.reset()
                 emit(item)
         except KeyboardInterrupt:
             interrupted = True
@@ -284,14 +302,22 @@ class CleanStages:
             interrupted = True
         return interrupted
 
-    def _finish(self, frame: Frame, small: np.ndarray, shapes: list[tuple[int, int]], where: np.ndarray | None) -> Frame:
-        """``where``: None for a key frame (its result is the runner's next), else :func:`carry`'s map."""
+    def _finish(
+        self, frame: Frame, small: np.ndarray, shapes: list[tuple[int, int]], where: np.ndarray | None, epoch: int | None
+    ) -> Frame:
+        """``where``: None for a key frame (its result is the runner's next), else :func:`carry`'s map.
+        ``epoch``: the stationary layer's, None when it is off."""
         if where is None:
             self._key_residual = self.runner.next_result()
             raw = self._key_residual
         else:
             with self.times.timing("schedule"):
                 raw = carry(self._key_residual, where)
+        if epoch is not None:
+            with self.times.timing("stationary"):
+                layer = self.stationary.layer(epoch, small.shape[:2])
+            if layer is not None:
+                raw = raw + layer
         with self.times.timing("smooth"):
             residual = self.smoother.smooth(small, raw)
         with self.times.timing("reconstruct"):

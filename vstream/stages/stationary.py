@@ -1,0 +1,243 @@
+"""The layer that stays put: reflections, dust and stains on glass that moves with the camera.
+
+In a dashcam, a dome camera or a camera behind a window, the glass moves with the camera, so
+what it adds stays at the same pixels while the scene moves behind it:
+``I_t(x) = B_t(x) + L(x)``. Two frames ``gap`` apart and the scene's optical flow ``f`` between
+them (``B_t(x) = B_{t-gap}(x + f(x))``) give one linear equation per pixel in the layer alone::
+
+    I_t(x) - I_{t-gap}(x + f(x)) = L(x) - L(x + f(x))
+
+:class:`StationaryLayer` accumulates these equations over the stream, as least-squares normal
+equations on a coarse grid, and solves them every few frames with light smoothness and
+shrinkage priors; the layer is additive, so its estimate is never negative.
+
+What the equations can and cannot see:
+
+- where the scene does not move (a stop, the sky at infinity, the hood), ``f = 0`` and the
+  equation is ``0 = 0``: no evidence, so the estimate there is held, never folded from the
+  scene. Evidence is forgotten only as new evidence arrives, so a stopped car keeps its estimate;
+- opaque static content (pillars, a burnt-in timestamp) never moves either: it is left alone;
+- a layer constant along the flow's lines cannot be told from the scene: the priors pull that
+  part to zero, so the estimate errs towards removing less.
+
+Pixels where the equation does not hold (moving objects, occlusions, flow errors) are down-weighted
+by their residual against the current estimate (one step of iteratively reweighted least squares,
+online). The stream restarts at scene cuts. It is causal (each frame uses the past only), so files
+and live feeds share it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.sparse as sparse
+import scipy.sparse.linalg as sparse_linalg
+
+from . import smooth
+
+
+@dataclass(frozen=True)
+class StationaryConfig:
+    """``enabled``: estimate and remove the stationary layer. ``grid``: longest side of the grid it
+    is solved on (the layer is smooth, and cost grows with its square). ``gap``: frames between the
+    two frames of each equation. ``memory``: frames of full-frame evidence after which old
+    evidence has half its weight. ``smoothness``, ``shrink``: weights of the priors (relative to
+    one frame of full-frame evidence). ``robust``: residual (0..1) at which an equation's weight
+    halves. ``solve_every``: frames between solves (the estimate is held in between).
+    ``look_ahead``: frames a file's frame waits for (held in memory) so that its estimate has seen
+    them; live feeds do not wait (their latency is unchanged)."""
+
+    enabled: bool = False
+    grid: int = 80
+    gap: int = 12
+    memory: float = 120.0
+    smoothness: float = 0.001
+    shrink: float = 0.0001
+    robust: float = 0.04
+    solve_every: int = 8
+    look_ahead: int = 48
+
+    def __post_init__(self) -> None:
+        for name in ("grid", "gap", "solve_every", "look_ahead"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"stationary.{name} must be at least 1, got {getattr(self, name)}")
+        if self.grid < 8:
+            raise ValueError(f"stationary.grid must be at least 8, got {self.grid}")
+        for name in ("memory", "smoothness", "shrink", "robust"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"stationary.{name} must be above 0, got {getattr(self, name)}")
+
+
+MIN_MOTION = 0.5  # grid pixels of flow below which a pixel gives (almost) no evidence
+
+
+class StationaryLayer:
+    """Stateful estimator: :meth:`observe` every frame's small level in display order, and ask
+    :meth:`layer` for what to remove from a frame observed earlier (files look ahead that way;
+    live feeds ask at once).
+
+    ``scene_cut`` is the smoother's (:class:`~vstream.stages.smooth.SmoothingConfig`): the
+    estimate restarts where the smoother does, and each stretch between restarts is an epoch:
+    a frame gets its own epoch's estimate, the last one made if the epoch has ended. ``cuts``
+    counts the restarts.
+    """
+
+    def __init__(self, config: StationaryConfig, scene_cut: float) -> None:
+        self.config = config
+        self.scene_cut = scene_cut
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._grid_shape: tuple[int, int] | None = None
+        self._priors: sparse.csr_matrix | None = None
+        self._ended: dict[int, np.ndarray | None] = {}  # the last estimate of each ended epoch
+        self.epoch = 0
+        self.cuts = 0
+        self._start()
+
+    def reset(self) -> None:
+        """Start again (a gap in a live input): later frames do not use what came before."""
+        self._solve()
+        self._ended[self.epoch] = None if self._layer is None else self._on_grid(self._layer)
+        self.epoch += 1
+        self._start()
+
+    def _start(self) -> None:
+        self._past: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=self.config.gap)  # (luma, colours)
+        self._steps: deque[np.ndarray] = deque(maxlen=self.config.gap)  # each frame's flow to the one before
+        self._normal: sparse.csr_matrix | None = None  # Σ Mᵀ W M
+        self._rhs: np.ndarray | None = None  # Σ Mᵀ W D, one column per channel
+        self._layer: np.ndarray | None = None  # (n, 3) on the grid
+        self._since_solve = 0
+
+    def observe(self, small: np.ndarray) -> int:
+        """Take in ``small``, a frame's ``(h, w, 3)`` uint8 RGB small level; returns its epoch."""
+        luma, colours = self._prepared(small)
+        if self._past:
+            last = self._past[-1][0]
+            if last.shape != luma.shape or smooth.is_cut(smooth.change(luma, last), self.scene_cut):
+                self.cuts += last.shape == luma.shape
+                self.reset()
+        if luma.shape != self._grid_shape:
+            self._grid_shape, self._priors = luma.shape, None
+        if self._past:
+            self._steps.append(self._dis.calc(luma, self._past[-1][0], None))
+        if len(self._past) == self.config.gap:
+            self._add_equations(colours, self._past[0][1], self._chained_flow())
+            self._since_solve += 1
+            if self._since_solve >= self.config.solve_every:
+                self._solve()
+        self._past.append((luma, colours))
+        return self.epoch
+
+    def layer(self, epoch: int, shape: tuple[int, int]) -> np.ndarray | None:
+        """What to remove from a frame of ``epoch`` whose small level is ``shape`` (h, w):
+        ``(h, w, 3)`` float32 in [0, 1], or None while there is no evidence. Epochs before
+        ``epoch`` are forgotten: ask in display order."""
+        for ended in [e for e in self._ended if e < epoch]:
+            del self._ended[ended]
+        if epoch < self.epoch:
+            grid = self._ended.get(epoch)
+        else:
+            grid = None if self._layer is None else self._on_grid(self._layer)
+        return None if grid is None else cv2.resize(grid, shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+    def _on_grid(self, layer: np.ndarray) -> np.ndarray:
+        return layer.reshape(*self._grid_shape, 3).astype(np.float32)
+
+    def _prepared(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The grid's luma (uint8, for the flow and cut checks) and RGB (float32 0..1)."""
+        h, w = small.shape[:2]
+        scale = min(1.0, self.config.grid / max(h, w))
+        shape = (max(2, round(h * scale)), max(2, round(w * scale)))
+        colours = cv2.resize(small, shape[::-1], interpolation=cv2.INTER_AREA)
+        return smooth.luma(colours), colours.astype(np.float32) * np.float32(1.0 / 255.0)
+
+    def _chained_flow(self) -> np.ndarray:
+        """The flow from this frame to the one ``gap`` before, chained from frame-to-frame flows:
+        DIS follows small steps well and a large jump poorly."""
+        steps = reversed(self._steps)
+        flow = next(steps).copy()
+        grid = _grid(flow.shape[:2])
+        for step in steps:
+            flow += cv2.remap(step, grid + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return flow
+
+    def _add_equations(self, colours: np.ndarray, old_colours: np.ndarray, flow: np.ndarray) -> None:
+        """Add the equations of this frame against the one ``gap`` before, ``flow`` from this to that
+        (``colours(x) ≈ old_colours(x + flow(x))`` for the scene)."""
+        gh, gw = colours.shape[:2]
+        n = gh * gw
+        grid = _grid((gh, gw)) + flow
+        x, y = grid[..., 0], grid[..., 1]
+        inside = (x >= 0) & (x <= gw - 1) & (y >= 0) & (y <= gh - 1)
+        weight = np.minimum(np.hypot(flow[..., 0], flow[..., 1]) * (1.0 / MIN_MOTION), 1.0) * inside
+        moved = _moved_by(x, y, gw, gh)
+        difference = (colours - cv2.remap(old_colours, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)).reshape(n, 3)
+        equations = sparse.identity(n, format="csr", dtype=np.float64) - moved
+        if self._layer is not None:  # down-weight the equations the current estimate does not explain
+            misfit = np.abs(equations @ self._layer - difference).mean(axis=1)
+            weight = weight.reshape(-1) / (1.0 + (misfit / self.config.robust) ** 2)
+        weight = weight.reshape(-1).astype(np.float64)
+        evidence = float(weight.mean())
+        if evidence <= 0.0:
+            return
+        # Old evidence fades only as new evidence comes in: nothing is forgotten while the scene stands still.
+        fade = 0.5 ** (evidence / self.config.memory)
+        weighted = equations.T @ sparse.diags(weight)
+        normal = weighted @ equations
+        rhs = weighted @ difference
+        if self._normal is None:
+            self._normal, self._rhs = normal, rhs
+        else:
+            self._normal = self._normal * fade + normal
+            self._rhs = self._rhs * fade + rhs
+
+    def _solve(self) -> None:
+        self._since_solve = 0
+        if self._normal is None:
+            return
+        if self._priors is None:
+            self._priors = _priors(self._grid_shape, self.config.smoothness, self.config.shrink)
+        # Scaled by the evidence of a stream that has moved all along: while evidence is still
+        # short of that, the priors weigh more and the estimate stays nearer zero.
+        full = 1.0 / (1.0 - 0.5 ** (1.0 / self.config.memory))
+        system = self._normal * (1.0 / full) + self._priors
+        rhs = self._rhs * (1.0 / full)
+        start = self._layer if self._layer is not None else np.zeros_like(rhs)
+        solved = np.stack([sparse_linalg.cg(system, rhs[:, c], x0=start[:, c], rtol=1e-3, maxiter=30)[0]
+                           for c in range(3)], axis=1)
+        self._layer = np.maximum(solved, 0.0)
+
+
+def _grid(shape: tuple[int, int]) -> np.ndarray:
+    """``(h, w, 2)`` float32 pixel coordinates (x, y)."""
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    return np.dstack([xs, ys])
+
+
+def _moved_by(x: np.ndarray, y: np.ndarray, width: int, height: int) -> sparse.csr_matrix:
+    """The sparse matrix that samples a grid image at ``(x, y)`` (bilinear, clamped to the grid)."""
+    x = np.clip(x, 0, width - 1.001).reshape(-1)
+    y = np.clip(y, 0, height - 1.001).reshape(-1)
+    x0, y0 = x.astype(np.int64), y.astype(np.int64)
+    ax, ay = x - x0, y - y0
+    corner = y0 * width + x0
+    n = width * height
+    rows = np.repeat(np.arange(n), 4)
+    cols = np.stack([corner, corner + 1, corner + width, corner + width + 1], axis=1).reshape(-1)
+    vals = np.stack([(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay], axis=1).reshape(-1)
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
+
+
+def _priors(shape: tuple[int, int], smoothness: float, shrink: float) -> sparse.csr_matrix:
+    """``smoothness`` times the grid's gradient energy plus ``shrink`` times the layer's energy."""
+    h, w = shape
+
+    def difference(length: int) -> sparse.csr_matrix:
+        return sparse.diags([-np.ones(length - 1), np.ones(length - 1)], [0, 1], shape=(length - 1, length))
+
+    dx = sparse.kron(sparse.identity(h), difference(w))
+    dy = sparse.kron(difference(h), sparse.identity(w))
+    return (smoothness * (dx.T @ dx + dy.T @ dy) + shrink * sparse.identity(h * w)).tocsr()
