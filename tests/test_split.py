@@ -20,6 +20,7 @@ from vstream.stages.decode import VideoReader
 from vstream.drivers.pipeline import clean_video
 from vstream.stages.schedule import ScheduleConfig
 from vstream.drivers.split import join, plan, segment_path, warmup_frames
+from vstream.stages.stationary import StationaryConfig
 from vstream.stages.smooth import SmoothingConfig
 
 from media import audio_packets, make_clip, read_video
@@ -68,6 +69,10 @@ def test_warmup_brings_the_worst_case_error_under_half_a_level():
 def test_warmup_reaches_back_to_a_key_frame_the_whole_file_also_picks():
     assert warmup_frames(SmoothingConfig(alpha=0.4), ScheduleConfig(max_gap=4)) == 14 + 3
     assert warmup_frames(SmoothingConfig(alpha=1.0), ScheduleConfig(max_gap=6)) == 5
+    # the stationary layer's evidence: twice its memory (and one gap) of look-behind, when enabled
+    on = StationaryConfig(enabled=True, memory=120.0, gap=12)
+    assert warmup_frames(SmoothingConfig(alpha=0.4), ScheduleConfig(max_gap=4), on) == 252
+    assert warmup_frames(SmoothingConfig(alpha=0.4), ScheduleConfig(max_gap=4), StationaryConfig()) == 14 + 3
 
 
 def test_progress_line_gives_files_frames_fps_and_eta():

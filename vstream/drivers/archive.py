@@ -349,7 +349,7 @@ class _Scheduler:
         self.report = report
         self.config = config  # inference in-process, inside each task
         self.segment_s = segment_s
-        self.warmup = warmup_frames(config.temporal, config.schedule)
+        self.warmup = warmup_frames(config.temporal, config.schedule, config.stationary)
         self.on_file = on_file
         self.on_progress = on_progress
         self.selection = selection

@@ -25,6 +25,7 @@ from ..stages.decode import VideoReader
 from ..stages.encode import add_copies
 from ..stages.schedule import ScheduleConfig
 from ..stages.smooth import SmoothingConfig
+from ..stages.stationary import StationaryConfig
 
 # Containers with a seek index, where a seek lands on the keyframe asked for.
 SPLITTABLE = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm"})
@@ -46,7 +47,7 @@ class Span:
     first_index: int = 0
 
 
-def warmup_frames(smoothing: SmoothingConfig, schedule: ScheduleConfig) -> int:
+def warmup_frames(smoothing: SmoothingConfig, schedule: ScheduleConfig, stationary: StationaryConfig | None = None) -> int:
     """Warm-up frames that bring a segment's smoothed residual within 1/255 of the sequential run's.
 
     A segment's smoother starts from the first warm-up frame's residual instead of the
@@ -62,7 +63,13 @@ def warmup_frames(smoothing: SmoothingConfig, schedule: ScheduleConfig) -> int:
     All that holds once the smoother gets the sequential run's residuals: with key frames
     scheduled (:mod:`vstream.stages.schedule`) a segment picks the whole file's key frames from its
     first frame numbered a multiple of ``max_gap`` on, so ``max_gap - 1`` frames more.
+
+    An enabled ``stationary`` layer (:mod:`vstream.stages.stationary`) holds evidence from all the
+    footage before: a look-behind of twice its ``memory`` gives a segment three quarters of the
+    weight the sequential run has (on moving footage), so the joins are close, not bit-exact.
     """
+    if stationary is not None and stationary.enabled:
+        return max(warmup_frames(smoothing, schedule), math.ceil(2 * stationary.memory) + stationary.gap)
     keys = 0 if schedule.every_frame else schedule.max_gap - 1
     if smoothing.alpha >= 1.0:
         return keys

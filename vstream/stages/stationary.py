@@ -55,7 +55,7 @@ class StationaryConfig:
     gap: int = 12
     memory: float = 120.0
     smoothness: float = 0.001
-    shrink: float = 0.0001
+    shrink: float = 0.03
     robust: float = 0.04
     solve_every: int = 8
     look_ahead: int = 48
