@@ -22,8 +22,11 @@ What the equations can and cannot see:
 
 Pixels where the equation does not hold (moving objects, occlusions, flow errors) are down-weighted
 by their residual against the current estimate (one step of iteratively reweighted least squares,
-online). The stream restarts at scene cuts. It is causal (each frame uses the past only), so files
-and live feeds share it.
+online). Flow errors and the scene's own changes still leak into the solution (on clean highway
+footage, as the scene's structure smeared along the flow), so the estimate is removed only where
+it explains a share of what changed between the frames: ``explained`` or more in full, less in
+proportion, none where it explains nothing. The stream restarts at scene cuts. It is causal (each
+frame uses the past only), so files and live feeds share it.
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ class StationaryConfig:
     two frames of each equation. ``memory``: frames of full-frame evidence after which old
     evidence has half its weight. ``smoothness``, ``shrink``: weights of the priors (relative to
     one frame of full-frame evidence). ``robust``: residual (0..1) at which an equation's weight
-    halves. ``solve_every``: frames between solves (the estimate is held in between).
+    halves. ``explained``: share of the frames' differences around a pixel that the estimate must
+    explain for it to be removed there in full (in proportion below). ``solve_every``: frames
+    between solves (the estimate is held in between).
     ``look_ahead``: frames a file's frame waits for (held in memory) so that its estimate has seen
     them; live feeds do not wait (their latency is unchanged)."""
 
@@ -55,8 +60,9 @@ class StationaryConfig:
     gap: int = 12
     memory: float = 120.0
     smoothness: float = 0.001
-    shrink: float = 0.03
+    shrink: float = 0.001
     robust: float = 0.04
+    explained: float = 0.3
     solve_every: int = 8
     look_ahead: int = 48
 
@@ -66,12 +72,13 @@ class StationaryConfig:
                 raise ValueError(f"stationary.{name} must be at least 1, got {getattr(self, name)}")
         if self.grid < 8:
             raise ValueError(f"stationary.grid must be at least 8, got {self.grid}")
-        for name in ("memory", "smoothness", "shrink", "robust"):
+        for name in ("memory", "smoothness", "shrink", "robust", "explained"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"stationary.{name} must be above 0, got {getattr(self, name)}")
 
 
 MIN_MOTION = 0.5  # grid pixels of flow below which a pixel gives (almost) no evidence
+TRUST_SIGMA = 3.0  # grid pixels: the neighbourhood over which an estimate's explained share is judged
 
 
 class StationaryLayer:
@@ -99,7 +106,7 @@ class StationaryLayer:
     def reset(self) -> None:
         """Start again (a gap in a live input): later frames do not use what came before."""
         self._solve()
-        self._ended[self.epoch] = None if self._layer is None else self._on_grid(self._layer)
+        self._ended[self.epoch] = self._removed
         self.epoch += 1
         self._start()
 
@@ -108,7 +115,10 @@ class StationaryLayer:
         self._steps: deque[np.ndarray] = deque(maxlen=self.config.gap)  # each frame's flow to the one before
         self._normal: sparse.csr_matrix | None = None  # Σ Mᵀ W M
         self._rhs: np.ndarray | None = None  # Σ Mᵀ W D, one column per channel
-        self._layer: np.ndarray | None = None  # (n, 3) on the grid
+        self._change: np.ndarray | None = None  # per pixel: Σ w |D|²
+        self._unexplained: np.ndarray | None = None  # per pixel: Σ w |D - M L|², L the estimate of the time
+        self._layer: np.ndarray | None = None  # (n, 3) on the grid: the solution
+        self._removed: np.ndarray | None = None  # (gh, gw, 3): the solution where it explains the change
         self._since_solve = 0
 
     def observe(self, small: np.ndarray) -> int:
@@ -137,14 +147,8 @@ class StationaryLayer:
         ``epoch`` are forgotten: ask in display order."""
         for ended in [e for e in self._ended if e < epoch]:
             del self._ended[ended]
-        if epoch < self.epoch:
-            grid = self._ended.get(epoch)
-        else:
-            grid = None if self._layer is None else self._on_grid(self._layer)
+        grid = self._ended.get(epoch) if epoch < self.epoch else self._removed
         return None if grid is None else cv2.resize(grid, shape[::-1], interpolation=cv2.INTER_LINEAR)
-
-    def _on_grid(self, layer: np.ndarray) -> np.ndarray:
-        return layer.reshape(*self._grid_shape, 3).astype(np.float32)
 
     def _prepared(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The grid's luma (uint8, for the flow and cut checks) and RGB (float32 0..1)."""
@@ -172,27 +176,31 @@ class StationaryLayer:
         grid = _grid((gh, gw)) + flow
         x, y = grid[..., 0], grid[..., 1]
         inside = (x >= 0) & (x <= gw - 1) & (y >= 0) & (y <= gh - 1)
-        weight = np.minimum(np.hypot(flow[..., 0], flow[..., 1]) * (1.0 / MIN_MOTION), 1.0) * inside
+        motion = (np.minimum(np.hypot(flow[..., 0], flow[..., 1]) * (1.0 / MIN_MOTION), 1.0) * inside).reshape(-1)
         moved = _moved_by(x, y, gw, gh)
         difference = (colours - cv2.remap(old_colours, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)).reshape(n, 3)
         equations = sparse.identity(n, format="csr", dtype=np.float64) - moved
-        if self._layer is not None:  # down-weight the equations the current estimate does not explain
-            misfit = np.abs(equations @ self._layer - difference).mean(axis=1)
-            weight = weight.reshape(-1) / (1.0 + (misfit / self.config.robust) ** 2)
-        weight = weight.reshape(-1).astype(np.float64)
+        # Down-weight the equations the current estimate (none yet: no layer) does not explain.
+        predicted = equations @ self._layer if self._layer is not None else 0.0
+        misfit = np.abs(predicted - difference).mean(axis=1)
+        weight = (motion / (1.0 + (misfit / self.config.robust) ** 2)).astype(np.float64)
         evidence = float(weight.mean())
         if evidence <= 0.0:
             return
         # Old evidence fades only as new evidence comes in: nothing is forgotten while the scene stands still.
         fade = 0.5 ** (evidence / self.config.memory)
+        change = motion * (difference**2).sum(axis=1)
+        unexplained = motion * ((predicted - difference) ** 2).sum(axis=1)
         weighted = equations.T @ sparse.diags(weight)
         normal = weighted @ equations
         rhs = weighted @ difference
         if self._normal is None:
-            self._normal, self._rhs = normal, rhs
+            self._normal, self._rhs, self._change, self._unexplained = normal, rhs, change, unexplained
         else:
             self._normal = self._normal * fade + normal
             self._rhs = self._rhs * fade + rhs
+            self._change = self._change * fade + change
+            self._unexplained = self._unexplained * fade + unexplained
 
     def _solve(self) -> None:
         self._since_solve = 0
@@ -209,6 +217,19 @@ class StationaryLayer:
         solved = np.stack([sparse_linalg.cg(system, rhs[:, c], x0=start[:, c], rtol=1e-3, maxiter=30)[0]
                            for c in range(3)], axis=1)
         self._layer = np.maximum(solved, 0.0)
+        self._removed = self._on_grid(self._layer) * self._trust()[..., None]
+
+    def _on_grid(self, values: np.ndarray) -> np.ndarray:
+        """Per-pixel ``(n, ...)`` values as a float32 ``(gh, gw, ...)`` image."""
+        return values.reshape(*self._grid_shape, *values.shape[1:]).astype(np.float32)
+
+    def _trust(self) -> np.ndarray:
+        """Per grid pixel, 0..1: the share of the frames' differences around it that the estimate
+        explains, over ``explained``."""
+        change = cv2.GaussianBlur(self._on_grid(self._change), (0, 0), TRUST_SIGMA)
+        unexplained = cv2.GaussianBlur(self._on_grid(self._unexplained), (0, 0), TRUST_SIGMA)
+        share = 1.0 - unexplained / np.maximum(change, 1e-12)
+        return np.clip(share * (1.0 / self.config.explained), 0.0, 1.0)
 
 
 def _grid(shape: tuple[int, int]) -> np.ndarray:
