@@ -48,8 +48,8 @@ def method_configs(names: list[str], overrides: dict[str, Any] | None = None) ->
     for name in names:
         if name not in METHODS:
             raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
-        stationary = {"stationary.enabled": name == "network+stationary"}
-        configs[name] = None if name == "identity" else load_config("default", {**(overrides or {}), **LOSSLESS, **stationary})
+        settings = {**(overrides or {}), **LOSSLESS, "stationary.enabled": name == "network+stationary"}
+        configs[name] = None if name == "identity" else load_config("default", settings)
     return configs
 
 
@@ -73,7 +73,8 @@ def evaluate_set(folder: Path, methods: dict[str, CleanConfig | None],
                 seconds = time.perf_counter() - start
                 frames = _frame_scores(output, Path(clip["clean"]), None if config else on_frames)
             if len(frames) != clip["frames"]:
-                raise DecodeError(f"{name} on {clip['name']}: {len(frames)} frames, the clean file has {clip['frames']}")
+                raise DecodeError(f"{name} on {clip['name']}: {len(frames)} frames, "
+                                  f"the clean file has {clip['frames']}")
             values = np.array(frames)
             scores.append(ClipScore(clip["name"], len(frames), name, float(values[:, 0].mean()),
                                     float(values[:, 1].mean()), float(values[:, 0].min()), seconds))
