@@ -102,14 +102,16 @@ def pts_seconds(path: Path) -> list[float]:
 
 
 @needs_camera
-def test_cardinality_rtsp_camera(camera, dimming_model, tmp_path):
-    """N frames in, N frames out, one segment, 30 fps timestamps; credentials never shown."""
+@pytest.mark.parametrize("stage_args", [[], ["--stationary"]], ids=["default", "stationary"])
+def test_cardinality_rtsp_camera(camera, dimming_model, tmp_path, stage_args):
+    """N frames in, N frames out, one segment, 30 fps timestamps; credentials never shown. The
+    stationary layer, causal in a live feed, changes none of that."""
     cam = camera(frames=90)
     url = cam.url.replace("rtsp://", "rtsp://user:secret@")
     # --max-wait 2: the server sends its first second in one burst; this test is about counting.
     (tmp_path / "rec").mkdir()
     proc = vstream(url, "-o", str(tmp_path / "rec" / "cam.mkv"), "--max-retries", "0", "--max-wait", "2",
-                   *model_args(dimming_model))
+                   *model_args(dimming_model), *stage_args)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "90 frames in, 90 out, 0 dropped" in stderr and "secret" not in stderr
@@ -412,7 +414,7 @@ def test_drop_policy_drops_oldest_stale_frames():
 
 
 def test_discontinuity_finishes_frames_in_flight_then_restarts_smoothing(dimming_model):
-    config = load_config("default", {"model": str(dimming_model), "max_side": 64})
+    config = load_config("default", {"model": str(dimming_model), "max_side": 64, "stationary.enabled": True})
     resets = []
 
     class Smoother(ResidualSmoother):
@@ -431,6 +433,7 @@ def test_discontinuity_finishes_frames_in_flight_then_restarts_smoothing(dimming
     assert [getattr(item, "index", "gap") for item in emitted] == [0, 1, 2, "gap", 3]
     assert resets == [3]  # after the three frames before the gap were finished
     assert stages.schedule.keys == 2  # the network ran on the first frame and on the first after the gap
+    assert stages.stationary.epoch == 1  # the stationary layer started again too
 
 
 def test_rebased_timestamps_increase_across_reconnects():

@@ -62,7 +62,7 @@ class StationaryConfig:
     smoothness: float = 0.001
     shrink: float = 0.001
     robust: float = 0.04
-    explained: float = 0.3
+    explained: float = 0.5
     solve_every: int = 8
     look_ahead: int = 48
 
