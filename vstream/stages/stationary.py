@@ -113,7 +113,9 @@ class StationaryLayer:
     def _start(self) -> None:
         self._past: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=self.config.gap)  # (luma, colours)
         self._steps: deque[np.ndarray] = deque(maxlen=self.config.gap)  # each frame's flow to the one before
-        self._normal: sparse.csr_matrix | None = None  # Σ Mᵀ W M
+        self._normal: sparse.csr_matrix | None = None  # Σ Mᵀ W M, up to the last fold
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # its entries since then
+        self._pending_fade = 1.0  # the fade since then
         self._rhs: np.ndarray | None = None  # Σ Mᵀ W D, one column per channel
         self._change: np.ndarray | None = None  # per pixel: Σ w |D|²
         self._unexplained: np.ndarray | None = None  # per pixel: Σ w |D - M L|², L the estimate of the time
@@ -170,40 +172,55 @@ class StationaryLayer:
 
     def _add_equations(self, colours: np.ndarray, old_colours: np.ndarray, flow: np.ndarray) -> None:
         """Add the equations of this frame against the one ``gap`` before, ``flow`` from this to that
-        (``colours(x) ≈ old_colours(x + flow(x))`` for the scene)."""
+        (``colours(x) ≈ old_colours(x + flow(x))`` for the scene). Equation ``r`` reads
+        ``L[r] - L[c] = D[r]``: ``c`` the grid pixel nearest ``r + flow(r)`` (the layer is smooth
+        on the grid), ``D`` the frames' difference, sampled bilinearly."""
         gh, gw = colours.shape[:2]
         n = gh * gw
-        grid = _grid((gh, gw)) + flow
-        x, y = grid[..., 0], grid[..., 1]
+        where = _grid((gh, gw)) + flow
+        x, y = where[..., 0], where[..., 1]
         inside = (x >= 0) & (x <= gw - 1) & (y >= 0) & (y <= gh - 1)
         motion = (np.minimum(np.hypot(flow[..., 0], flow[..., 1]) * (1.0 / MIN_MOTION), 1.0) * inside).reshape(-1)
-        moved = _moved_by(x, y, gw, gh)
         difference = (colours - cv2.remap(old_colours, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)).reshape(n, 3)
-        equations = sparse.identity(n, format="csr", dtype=np.float64) - moved
         # Down-weight the equations the current estimate (none yet: no layer) does not explain.
-        predicted = equations @ self._layer if self._layer is not None else 0.0
+        moved = _nearest(x, y, gw, gh)
+        predicted = 0.0 if self._layer is None else self._layer - self._layer[moved]
         misfit = np.abs(predicted - difference).mean(axis=1)
-        weight = (motion / (1.0 + (misfit / self.config.robust) ** 2)).astype(np.float64)
+        weight = motion / (1.0 + (misfit / self.config.robust) ** 2)
         evidence = float(weight.mean())
         if evidence <= 0.0:
             return
         # Old evidence fades only as new evidence comes in: nothing is forgotten while the scene stands still.
         fade = 0.5 ** (evidence / self.config.memory)
+        weighted = weight[:, None] * difference
+        rhs = weighted - np.stack([np.bincount(moved, weighted[:, c], minlength=n) for c in range(3)], axis=1)  # Mᵀ W D
         change = motion * (difference**2).sum(axis=1)
         unexplained = motion * ((predicted - difference) ** 2).sum(axis=1)
-        weighted = equations.T @ sparse.diags(weight)
-        normal = weighted @ equations
-        rhs = weighted @ difference
-        if self._normal is None:
-            self._normal, self._rhs, self._change, self._unexplained = normal, rhs, change, unexplained
+        if self._rhs is None:
+            self._rhs, self._change, self._unexplained = rhs, change, unexplained
         else:
-            self._normal = self._normal * fade + normal
             self._rhs = self._rhs * fade + rhs
             self._change = self._change * fade + change
             self._unexplained = self._unexplained * fade + unexplained
+        self._pending_fade *= fade
+        self._pending.append(_normal_entries(moved, weight, self._pending_fade))
+
+    def _fold(self) -> None:
+        """Sum the equations added since the last fold into the normal matrix (one sparse
+        conversion for all of them, rather than a sparse sum per frame)."""
+        if not self._pending:
+            return
+        n = self._grid_shape[0] * self._grid_shape[1]
+        rows, cols, vals = (np.concatenate(parts) for parts in zip(*self._pending))
+        added = sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
+        # Entries were stored divided by the fade up to their frame: times the fade up to now is their weight now.
+        total = added if self._normal is None else self._normal + added
+        self._normal = total * self._pending_fade
+        self._pending, self._pending_fade = [], 1.0
 
     def _solve(self) -> None:
         self._since_solve = 0
+        self._fold()
         if self._normal is None:
             return
         if self._priors is None:
@@ -238,18 +255,21 @@ def _grid(shape: tuple[int, int]) -> np.ndarray:
     return np.dstack([xs, ys])
 
 
-def _moved_by(x: np.ndarray, y: np.ndarray, width: int, height: int) -> sparse.csr_matrix:
-    """The sparse matrix that samples a grid image at ``(x, y)`` (bilinear, clamped to the grid)."""
-    x = np.clip(x, 0, width - 1.001).reshape(-1)
-    y = np.clip(y, 0, height - 1.001).reshape(-1)
-    x0, y0 = x.astype(np.int64), y.astype(np.int64)
-    ax, ay = x - x0, y - y0
-    corner = y0 * width + x0
-    n = width * height
-    rows = np.repeat(np.arange(n), 4)
-    cols = np.stack([corner, corner + 1, corner + width, corner + width + 1], axis=1).reshape(-1)
-    vals = np.stack([(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay], axis=1).reshape(-1)
-    return sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
+def _nearest(x: np.ndarray, y: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Flat index of the grid pixel nearest each ``(x, y)``, clamped to the grid."""
+    column = np.clip(np.rint(x), 0, width - 1).astype(np.int64)
+    row = np.clip(np.rint(y), 0, height - 1).astype(np.int64)
+    return (row * width + column).reshape(-1)
+
+
+def _normal_entries(moved: np.ndarray, weight: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and values of ``Mᵀ W M / scale`` (summed where they repeat): equation ``r``
+    (``L[r] - L[c] = D[r]``, ``c = moved[r]``) adds ``w_r`` at ``(r, r)`` and ``(c, c)`` and
+    ``-w_r`` at ``(r, c)`` and ``(c, r)``."""
+    r = np.flatnonzero(weight > 1e-6)
+    c = moved[r]
+    w = weight[r] / scale
+    return np.concatenate([r, c, r, c]), np.concatenate([r, c, c, r]), np.concatenate([w, w, -w, -w])
 
 
 def _priors(shape: tuple[int, int], smoothness: float, shrink: float) -> sparse.csr_matrix:
