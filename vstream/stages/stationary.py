@@ -25,8 +25,8 @@ by their residual against the current estimate (one step of iteratively reweight
 online). Flow errors and the scene's own changes still leak into the solution (on clean highway
 footage, as the scene's structure smeared along the flow), so the estimate is removed only where
 it explains a share of what changed between the frames: ``explained`` or more in full, less in
-proportion, none where it explains nothing. The stream restarts at scene cuts. It is causal (each
-frame uses the past only), so files and live feeds share it.
+proportion, none where it explains nothing. The stream restarts at scene cuts. The estimator is
+causal; a file's pipeline asks for a frame's layer some frames later, so it has seen those too.
 """
 
 from __future__ import annotations
@@ -67,14 +67,14 @@ class StationaryConfig:
     look_ahead: int = 48
 
     def __post_init__(self) -> None:
-        for name in ("grid", "gap", "solve_every", "look_ahead"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"stationary.{name} must be at least 1, got {getattr(self, name)}")
-        if self.grid < 8:
-            raise ValueError(f"stationary.grid must be at least 8, got {self.grid}")
-        for name in ("memory", "smoothness", "shrink", "robust", "explained"):
+        for name, least in (("grid", 8), ("gap", 1), ("solve_every", 1), ("look_ahead", 1)):
+            if getattr(self, name) < least:
+                raise ValueError(f"stationary.{name} must be at least {least}, got {getattr(self, name)}")
+        for name in ("memory", "smoothness", "shrink", "robust"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"stationary.{name} must be above 0, got {getattr(self, name)}")
+        if not 0 < self.explained <= 1:
+            raise ValueError(f"stationary.explained must be in (0, 1], got {self.explained}")
 
 
 MIN_MOTION = 0.5  # grid pixels of flow below which a pixel gives (almost) no evidence
@@ -128,8 +128,10 @@ class StationaryLayer:
         luma, colours = self._prepared(small)
         if self._past:
             last = self._past[-1][0]
-            if last.shape != luma.shape or smooth.is_cut(smooth.change(luma, last), self.scene_cut):
-                self.cuts += last.shape == luma.shape
+            if last.shape != luma.shape:  # a new size: nothing before carries over
+                self.reset()
+            elif smooth.is_cut(smooth.change(luma, last), self.scene_cut):
+                self.cuts += 1
                 self.reset()
         if luma.shape != self._grid_shape:
             self._grid_shape, self._priors = luma.shape, None
