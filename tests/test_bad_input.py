@@ -415,7 +415,15 @@ def _started(pid: int, moment: str) -> bool:
     proc = Path(f"/proc/{pid}")
     if moment == "loading modules":
         return "libavcodec" in (proc / "maps").read_text()
-    return any((task / "children").read_text().strip() for task in (proc / "task").iterdir())
+    return any(_children(task) for task in (proc / "task").iterdir())
+
+
+def _children(task: Path) -> str:
+    """A thread's child process ids, or nothing if the thread ended while we looked."""
+    try:
+        return (task / "children").read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="watches the start-up through /proc")
