@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vstream.drivers.actors import LocalRunner, RayRunner
+from vstream.drivers.actors import LocalRunner, RayRunner, _init_or_stop
 
 CPU = ["CPUExecutionProvider"]
 
@@ -85,3 +88,34 @@ def test_a_killed_actor_is_replaced_and_its_frame_redone(ray_runner, rng):
     results = [ray_runner.next_result() for _ in range(4)]
     assert all(np.array_equal(r, results[0]) for r in results)
     assert ray_runner._actors[0] is not victim
+
+
+class _FakeRay:
+    """ray.init as Ray has it during start-up: its SIGTERM handler exits, and a SIGTERM that lands
+    while it forks is dropped by the at-fork hook it lands in (here, by a bare ``except``)."""
+
+    def __init__(self) -> None:
+        self.started = self.stopped = False
+
+    def init(self, **kwargs) -> None:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+        except SystemExit:
+            pass  # what Python does with an exception raised in an os.register_at_fork hook
+        self.started = True
+
+    def shutdown(self) -> None:
+        self.stopped = True
+
+
+def test_a_sigterm_that_ray_start_up_drops_still_stops_it():
+    ray = _FakeRay()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _init_or_stop(ray, {})
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert ray.started and ray.stopped  # the Ray it started is shut down again

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -215,14 +217,44 @@ def connect_ray(address: str | None, workers: int):
         # Ship this very vstream to the cluster's workers: they need no checkout of their own.
         kwargs["address"] = address
         kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).parent)]}
+    _init_or_stop(ray, kwargs)
+    stopping.reclaim_signals()
+    return ray, True
+
+
+def _init_or_stop(ray, kwargs: dict) -> None:
+    """``ray.init(**kwargs)``, raising KeyboardInterrupt for a SIGINT or SIGTERM that came meanwhile.
+
+    Ray's own SIGTERM handler exits (SystemExit). A signal that lands while Ray forks is handled
+    inside an at-fork hook (filelock registers one), where Python drops the exception and the
+    start-up would go on as if nothing came: the signal module's wakeup fd still records every
+    signal, so the signals are read from it once ``ray.init`` returns (a Ray it started is shut
+    down again).
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        ray.init(**kwargs)
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno())
     try:
         ray.init(**kwargs)
-    except SystemExit as exc:  # ray.init's own SIGTERM handler exits; a stop there is one as any other
+    except SystemExit as exc:
         if exc.code != signal.SIGTERM:
             raise
         raise KeyboardInterrupt from None
-    stopping.reclaim_signals()
-    return ray, True
+    finally:
+        signal.set_wakeup_fd(previous)
+        try:
+            received = reader.recv(256)
+        except BlockingIOError:
+            received = b""
+        reader.close()
+        writer.close()
+    if signal.SIGINT in received or signal.SIGTERM in received:
+        ray.shutdown()
+        raise KeyboardInterrupt
 
 
 _ACTOR_CLASS = None
