@@ -43,3 +43,19 @@ def test_a_run_that_was_not_stopped_gets_its_handlers_back(handlers):
     with stop_on_signals():
         pass
     assert all(signal.getsignal(s) is handler for s, handler in handlers.items())
+
+
+class _DroppingFinaliser:
+    """Delivers a signal inside ``__del__``, where Python cannot raise: the handler's
+    KeyboardInterrupt is dropped there, as in an ``os.register_at_fork`` hook while Ray forks."""
+
+    def __del__(self) -> None:
+        _deliver(signal.SIGTERM)
+
+
+def test_a_stop_dropped_where_python_cannot_raise_is_asked_for_again_and_not_printed(handlers, capsys):
+    with pytest.raises(KeyboardInterrupt), stop_on_signals():
+        finaliser = _DroppingFinaliser()
+        del finaliser  # the stop is dropped inside __del__ ...
+        time.sleep(0.5)  # ... and lands again here
+    assert "Exception ignored" not in capsys.readouterr().err

@@ -11,7 +11,9 @@ stop instead of interrupting the code that writes what was done. Without :func:`
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +50,27 @@ def _on_signal(signum: int, frame: object) -> None:
 
 
 _active = threading.Event()  # inside stop_on_signals
+RESEND_S = 0.01  # a dropped stop is asked for again this much later
+
+
+def _on_dropped(unraisable) -> None:
+    """``sys.unraisablehook`` inside :func:`stop_on_signals`.
+
+    A signal's handler can run where Python cannot raise (an ``os.register_at_fork`` hook, which
+    logging and filelock register, while Ray forks). Its KeyboardInterrupt or SystemExit is then
+    dropped. That is a stop being asked for, not an error, so it is not printed as one. A stop of
+    ours is asked for again, by re-sending the signal a moment later from another thread (sent from
+    here, it would land in this hook), so that it lands where it can be raised.
+    Ray's SystemExit while it starts is read back by
+    :func:`vstream.drivers.actors.connect_ray`.
+    """
+    if not isinstance(unraisable.exc_value, (KeyboardInterrupt, SystemExit)):
+        sys.__unraisablehook__(unraisable)
+        return
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _stopped.is_set() and not _hurry.is_set():
+        _calm.clear()
+        _stopped.clear()
+        threading.Timer(RESEND_S, os.kill, (os.getpid(), signal.SIGINT)).start()
 
 
 @contextmanager
@@ -60,11 +83,13 @@ def stop_on_signals() -> Iterator[None]:
     _hurry.clear()
     _stopped.clear()
     previous = {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _on_dropped
     _active.set()
     try:
         yield
     finally:
         _active.clear()
+        sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_IGN if _stopped.is_set() else handler)
         _calm.clear()
