@@ -83,3 +83,15 @@ def test_half_height_odd_even_size(tmp_path, dimming_model):
     result = clean(source, "-o", out, "--model", dimming_model, "-q")
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     assert read_video(out)[0][0].shape == (58, 96, 3)
+
+
+@pytest.mark.parametrize("stage", ["--no-stationary", "--stationary"])
+def test_a_picture_too_small_for_optical_flow_is_cleaned_frame_by_frame(tmp_path, dimming_model, stage):
+    """8x8: below the 12 pixels DIS needs. Every frame is then a key frame, and the stationary
+    layer has no evidence."""
+    source = make_clip(tmp_path / "in.mp4", frames=FRAMES, width=8, height=8, audio=False)
+    out = tmp_path / "out.mp4"
+    result = clean(source, "-o", out, "--model", dimming_model, stage, "-q")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    frames = read_video(out)[0]
+    assert len(frames) == FRAMES and frames[0].shape == (8, 8, 3)

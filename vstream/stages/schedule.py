@@ -23,6 +23,12 @@ import numpy as np
 from . import smooth
 
 STILL = 2.0 / 255.0  # change since the key frame below which the flow is followed only in part
+FLOW_MIN_SIDE = 12  # DIS needs a picture at least this wide or high; a smaller one has no flow
+
+
+def has_flow(shape: tuple[int, ...]) -> bool:
+    """Whether DIS can follow a picture of ``shape`` (h, w, ...): a tinier one is a key frame every time."""
+    return max(shape[:2]) >= FLOW_MIN_SIDE
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class KeySchedule:
         return None
 
     def _forced(self, index: int, luma: np.ndarray, previous: np.ndarray | None) -> bool:
-        if self._dis is None or self._key is None or index % self.config.max_gap == 0:
+        if self._dis is None or self._key is None or index % self.config.max_gap == 0 or not has_flow(luma.shape):
             return True
         if self._key.shape != luma.shape or previous.shape != luma.shape:
             return True

@@ -40,6 +40,7 @@ import scipy.sparse as sparse
 import scipy.sparse.linalg as sparse_linalg
 
 from . import smooth
+from .schedule import has_flow
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ class StationaryLayer:
                 self.reset()
         if luma.shape != self._grid_shape:
             self._grid_shape, self._priors = luma.shape, None
+        if not has_flow(luma.shape):  # too small to follow: no evidence, no layer
+            return self.epoch
         if self._past:
             self._steps.append(self._dis.calc(luma, self._past[-1][0], None))
         if len(self._past) == self.config.gap:
