@@ -19,7 +19,9 @@ from vstream.train.backbone import LITE0_STAGES, LiteEncoder, OpenGatedDepthwise
 from vstream.train.export import export_onnx, parity  # noqa: E402
 from vstream.train.losses import exposure_tolerant  # noqa: E402
 from vstream.train.network import PretrainedDualBranchNet  # noqa: E402
-from vstream.train.real_pairs import RealPairSampler, aligned_truth, held_out, pair_names, transmitted  # noqa: E402
+from vstream.train.real_pairs import (  # noqa: E402
+    RealPairSampler, aligned_truth, find_pairs, held_out, split_pairs, transmitted,
+)
 from vstream.train.vgg import LAYOUT, LPIPS, VGG16FeatureLoss, load_weights  # noqa: E402
 
 from media import synthetic_frame  # noqa: E402
@@ -135,15 +137,38 @@ def test_real_pairs_are_held_out_by_name_and_cropped_at_the_network_scale(tmp_pa
         frame = synthetic_frame(i, 200, 150)
         write_pair(tmp_path, f"{i}", frame, frame)
     (tmp_path / "7_input.png").write_bytes((tmp_path / "0_input.png").read_bytes())  # no ground truth: not a pair
-    names = pair_names(tmp_path)
-    assert names == ["0", "1", "2", "3", "4", "5"]
+    pairs = find_pairs(tmp_path)
+    assert [pair.name for pair in pairs] == [f"{tmp_path.name}/{i}" for i in range(6)]
+    names = [str(i) for i in range(6)]
     val = held_out(names, 2)
     assert len(val) == 2 and held_out(names + ["99"], 2) in (val, sorted(held_out(["99"] + val, 2)))
-    sampler = RealPairSampler(tmp_path, [n for n in names if n not in val], 48, seed=0, long_side=(64, 96))
+    training, validation = split_pairs([tmp_path], 2)
+    assert sorted(p.name.rsplit("/", 1)[1] for p in validation) == val and len(training) == 4
+    sampler = RealPairSampler(training, 48, seed=0, long_side=(64, 96))
     x, truth = sampler.batch(3)
     assert x.shape == truth.shape == (3, 3, 48, 48) and x.dtype == torch.float32 and float(x.max()) <= 1
     x, background, interference = sampler.clean_batch(2)
     assert torch.equal(x, background) and not interference.any() and x.shape == (2, 3, 48, 48)
+
+
+def test_real_pairs_come_from_several_folders_and_layouts_each_holding_its_own_out(tmp_path):
+    zhang, dorm = tmp_path / "zhang", tmp_path / "dorm"
+    for folder, count in ((zhang, 5), (dorm, 4)):
+        folder.mkdir()
+        for i in range(count):
+            frame = synthetic_frame(i, 64, 48)
+            if folder is zhang:
+                write_pair(folder, f"{i}", frame, frame)
+            else:  # the dorm-room layout: N_input.jpg, N_background.jpg
+                for suffix in ("input", "background"):
+                    cv2.imwrite(str(folder / f"{i}_{suffix}.jpg"), frame)
+    training, validation = split_pairs([zhang, dorm], 2)
+    assert len(training) == 3 + 2 and len(validation) == 2 + 2
+    assert {p.name.split("/")[0] for p in validation} == {"zhang", "dorm"}  # each folder holds out its own
+    assert all(p.image.suffix == ".jpg" for p in validation if p.name.startswith("dorm/"))
+    assert not {p.name for p in training} & {p.name for p in validation}
+    with pytest.raises(ValueError, match="no real pairs"):
+        find_pairs(tmp_path)
 
 
 def test_the_real_pair_loss_forgives_a_gain_not_a_veil():
@@ -234,9 +259,9 @@ def test_training_with_real_pairs_and_vgg16_holds_the_validation_pairs_out(tmp_p
     monkeypatch.setattr(RealPairSampler, "clean_batch", lambda self, n: clean_batches.append(n) or clean_batch(self, n))
     with pytest.raises(ValueError, match="--real"):
         trainer.train(path, photos, tmp_path / "no_real", vgg16=vgg_weights[0], quiet=True)
-    trainer.train(path, photos, tmp_path / "run", real=real, vgg16=vgg_weights[0], quiet=True)
+    trainer.train(path, photos, tmp_path / "run", real=[real], vgg16=vgg_weights[0], quiet=True)
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["state"]
-    assert state["step"] == 4 and state["real_val"] == held_out(pair_names(real), 2)
+    assert state["step"] == 4 and state["real_val"] == [p.name for p in split_pairs([real], 2)[1]]
     assert all("real_psnr" in h for h in state["history"]) and trained
     names_drawn = len(next(iter(trained)))
     assert names_drawn == 6  # 8 pairs less the 2 held out

