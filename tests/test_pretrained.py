@@ -162,6 +162,13 @@ def test_real_pairs_come_from_several_folders_and_layouts_each_holding_its_own_o
             else:  # the dorm-room layout: N_input.jpg, N_background.jpg
                 for suffix in ("input", "background"):
                     cv2.imwrite(str(folder / f"{i}_{suffix}.jpg"), frame)
+    liu = tmp_path / "sequences"  # reference frames with a multi-frame method's background
+    liu.mkdir()
+    for i in range(3):
+        frame = synthetic_frame(20 + i, 64, 48)
+        cv2.imwrite(str(liu / f"guo_{i:05d}_input.png"), frame)
+        cv2.imwrite(str(liu / f"guo_{i:05d}_liu2020_background.png"), frame)
+    assert [p.name for p in find_pairs(liu)] == [f"sequences/guo_{i:05d}" for i in range(3)]
     training, validation = split_pairs([zhang, dorm], 2)
     assert len(training) == 3 + 2 and len(validation) == 2 + 2
     assert {p.name.split("/")[0] for p in validation} == {"zhang", "dorm"}  # each folder holds out its own

