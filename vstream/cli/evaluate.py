@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def eval_command(folders, set_folder, make_set, from_data, settings, model, kind
 
     \b
     Video with a stationary layer (glass moving with the camera), scored against its clean frames:
-      vstream eval --make-stationary-set SET --from-data ../shared/data
+      vstream eval --make-stationary-set SET --from-data DATA
       vstream eval --stationary-set SET [--methods identity,network] [--set stationary.gap=6]
     Each method cleans each clip with the real pipeline, losslessly; PSNR and gPSNR are means over
     frames, "worst" the worst frame's PSNR; --model, --kind and --floor apply, --max-side does not
@@ -81,11 +82,8 @@ def eval_command(folders, set_folder, make_set, from_data, settings, model, kind
             raise click.BadParameter(f"not a YAML value: {exc}".splitlines()[0], param_hint="--set") from None
         _score_set(set_folder, methods or ",".join(stationary_eval.METHODS), overrides, as_json, quiet)
         return
-    names = [m.strip() for m in (methods or IMAGE_METHODS).split(",") if m.strip()]
     available = {**builtin_methods(), "network": None}
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise click.BadParameter(f"unknown method {unknown[0]!r}; choose from {', '.join(available)}", param_hint="--methods")
+    names = _method_names(methods or IMAGE_METHODS, available, "choose from")
     with user_errors():
         total = sum(images_in(list(folders), limit, held_out))  # bad folders fail before the model loads
         distance = _lpips(lpips_weights).distance if lpips_weights else None
@@ -106,12 +104,26 @@ def eval_command(folders, set_folder, make_set, from_data, settings, model, kind
         base = result.scores.get("identity")
         for name, score in result.scores.items():
             comparable = base and name != "identity" and math.isfinite(base.psnr)
-            delta = f"{score.psnr - base.psnr:+7.2f}" if comparable else f"{'':7}"
-            delta_aligned = f"{score.psnr_aligned - base.psnr_aligned:+7.2f}" if comparable else f"{'':7}"
+            delta = _delta(score.psnr, base and base.psnr, comparable)
+            delta_aligned = _delta(score.psnr_aligned, base and base.psnr_aligned, comparable)
             lpips = f" {score.lpips:6.3f}" if distance else ""
             click.echo(f"{result.name:24} {result.images:4d} {name:9} {score.psnr:7.2f} {delta} "
                        f"{score.psnr_worst:7.2f} {score.below_bar:5d} {score.psnr_aligned:7.2f} {delta_aligned} "
                        f"{score.ssim:6.3f}{lpips} {score.ms:8.1f}")
+
+
+def _method_names(methods: str, available: Iterable[str], choose: str) -> list[str]:
+    """The comma-separated ``methods``, each one of ``available``, else a usage error that lists them."""
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise click.BadParameter(f"unknown method {unknown[0]!r}; {choose} {', '.join(available)}", param_hint="--methods")
+    return names
+
+
+def _delta(value: float, base: float | None, shown: bool) -> str:
+    """``value - base`` as a 7-wide column, or blanks where there is nothing to compare with."""
+    return f"{value - base:+7.2f}" if shown else f"{'':7}"
 
 
 def _make_set(folder: Path, data: Path, quiet: bool) -> None:
@@ -124,11 +136,7 @@ def _make_set(folder: Path, data: Path, quiet: bool) -> None:
 
 def _score_set(folder: Path, methods: str, overrides: dict, as_json: bool, quiet: bool) -> None:
     """``vstream eval --stationary-set``: a row per clip and method, and a MEAN row per method."""
-    names = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [n for n in names if n not in stationary_eval.METHODS]
-    if unknown:
-        raise click.BadParameter(f"unknown method {unknown[0]!r}; with --stationary-set choose from "
-                                 f"{', '.join(stationary_eval.METHODS)}", param_hint="--methods")
+    names = _method_names(methods, stationary_eval.METHODS, "with --stationary-set choose from")
     with user_errors():
         total = stationary_eval.set_frames(folder) * len(names)
         configs = stationary_eval.method_configs(names, overrides)
@@ -144,8 +152,8 @@ def _score_set(folder: Path, methods: str, overrides: dict, as_json: bool, quiet
     for row in rows:
         identity = base.get(row.clip)
         comparable = identity and row.method != "identity"
-        delta = f"{row.psnr - identity.psnr:+7.2f}" if comparable else f"{'':7}"
-        delta_aligned = f"{row.psnr_aligned - identity.psnr_aligned:+7.2f}" if comparable else f"{'':7}"
+        delta = _delta(row.psnr, identity and identity.psnr, comparable)
+        delta_aligned = _delta(row.psnr_aligned, identity and identity.psnr_aligned, comparable)
         click.echo(f"{row.clip:22} {row.frames:6d} {row.method:18} {row.psnr:7.2f} {delta} {row.psnr_aligned:7.2f} "
                    f"{delta_aligned} {row.psnr_worst:7.2f} {row.seconds:7.1f}")
 

@@ -25,6 +25,7 @@ from ..errors import InputOpenError
 from ..stages.decode import is_image
 from ..synthesis.regions import feather
 from .evaluate import read_rgb
+from .photos import fit
 
 MAX_WIDTH = 640
 MANIFEST = "manifest.json"
@@ -173,7 +174,7 @@ def _layer(recipe: Recipe, source: Path, size: tuple[int, int], rng: np.random.G
     if recipe.layer == "dome":
         layer = cv2.resize(read_rgb(source), size, interpolation=cv2.INTER_AREA).astype(np.float32)
     elif recipe.layer == "photo":
-        photo = cv2.GaussianBlur(_cover(read_rgb(source), size).astype(np.float32), (0, 0), 2.0 * width / MAX_WIDTH)
+        photo = cv2.GaussianBlur(fit(read_rgb(source), size[1], size[0]).astype(np.float32), (0, 0), 2.0 * width / MAX_WIDTH)
         mask = np.zeros((height, width), np.float32)
         centre = (int(width * rng.uniform(0.4, 0.6)), int(height * rng.uniform(0.4, 0.6)))
         cv2.ellipse(mask, centre, (int(0.46 * width), int(0.46 * height)), 0, 0, 360, 1.0, -1)  # ~2/3 of the frame
@@ -239,22 +240,7 @@ def _video_frames(path: Path, size: tuple[int, int]) -> Iterator[tuple[int, np.n
     """(index, frame) of ``path``, each frame cropped to the aspect of ``size`` and resized to it, float32."""
     with av.open(str(path)) as container:
         for index, frame in enumerate(container.decode(video=0)):
-            yield index, _cover(frame.to_ndarray(format="rgb24"), size).astype(np.float32)
-
-
-def _cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` cropped to the aspect of ``size`` (centred) and resized to it."""
-    height, width = image.shape[:2]
-    aspect = size[0] / size[1]
-    if width / height > aspect:
-        keep = round(height * aspect)
-        image = image[:, (width - keep) // 2 : (width - keep) // 2 + keep]
-    elif width / height < aspect:
-        keep = round(width / aspect)
-        image = image[(height - keep) // 2 : (height - keep) // 2 + keep]
-    if image.shape[1::-1] == size:
-        return image
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            yield index, fit(frame.to_ndarray(format="rgb24"), size[1], size[0]).astype(np.float32)
 
 
 class _Writer:

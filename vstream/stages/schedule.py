@@ -95,14 +95,19 @@ class KeySchedule:
     def _where_in_key(self, luma: np.ndarray) -> np.ndarray:
         h, w = luma.shape
         if self._grid is None or self._grid.shape[:2] != (h, w):
-            xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-            self._grid = np.dstack([xs, ys])
+            self._grid = pixel_grid((h, w))
         flow = self._dis.calc(luma, self._key, None)  # luma(p) ≈ key(p + flow(p))
         # A pixel that has not changed since the key frame keeps the key's own value: DIS's flow
         # is noise where there is no texture to follow, and would make still regions flicker.
         flow *= smooth.moved(smooth.change(luma, self._key), STILL)[..., None]
         flow += self._grid
         return flow
+
+
+def pixel_grid(shape: tuple[int, int]) -> np.ndarray:
+    """``(h, w, 2)`` float32 pixel coordinates (x, y): a flow plus this is a :func:`carry` map."""
+    xs, ys = np.meshgrid(np.arange(shape[1], dtype=np.float32), np.arange(shape[0], dtype=np.float32))
+    return np.dstack([xs, ys])
 
 
 def carry(image: np.ndarray, where: np.ndarray) -> np.ndarray:

@@ -40,7 +40,7 @@ import scipy.sparse as sparse
 import scipy.sparse.linalg as sparse_linalg
 
 from . import smooth
-from .schedule import has_flow
+from .schedule import has_flow, pixel_grid
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,7 @@ class StationaryLayer:
         self.scene_cut = scene_cut
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._grid_shape: tuple[int, int] | None = None
+        self._pixels: np.ndarray | None = None  # pixel_grid of the grid shape
         self._priors: sparse.csr_matrix | None = None
         self._ended: dict[int, np.ndarray | None] = {}  # the last estimate of each ended epoch
         self.epoch = 0
@@ -135,7 +136,7 @@ class StationaryLayer:
                 self.cuts += 1
                 self.reset()
         if luma.shape != self._grid_shape:
-            self._grid_shape, self._priors = luma.shape, None
+            self._grid_shape, self._priors, self._pixels = luma.shape, None, pixel_grid(luma.shape)
         if not has_flow(luma.shape):  # too small to follow: no evidence, no layer
             return self.epoch
         if self._past:
@@ -170,9 +171,8 @@ class StationaryLayer:
         DIS follows small steps well and a large jump poorly."""
         steps = reversed(self._steps)
         flow = next(steps).copy()
-        grid = _grid(flow.shape[:2])
         for step in steps:
-            flow += cv2.remap(step, grid + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            flow += cv2.remap(step, self._pixels + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return flow
 
     def _add_equations(self, colours: np.ndarray, old_colours: np.ndarray, flow: np.ndarray) -> None:
@@ -182,7 +182,7 @@ class StationaryLayer:
         on the grid), ``D`` the frames' difference, sampled bilinearly."""
         gh, gw = colours.shape[:2]
         n = gh * gw
-        where = _grid((gh, gw)) + flow
+        where = self._pixels + flow
         x, y = where[..., 0], where[..., 1]
         inside = (x >= 0) & (x <= gw - 1) & (y >= 0) & (y <= gh - 1)
         motion = (np.minimum(np.hypot(flow[..., 0], flow[..., 1]) * (1.0 / MIN_MOTION), 1.0) * inside).reshape(-1)
@@ -252,12 +252,6 @@ class StationaryLayer:
         unexplained = cv2.GaussianBlur(self._on_grid(self._unexplained), (0, 0), TRUST_SIGMA)
         share = 1.0 - unexplained / np.maximum(change, 1e-12)
         return np.clip(share * (1.0 / self.config.explained), 0.0, 1.0)
-
-
-def _grid(shape: tuple[int, int]) -> np.ndarray:
-    """``(h, w, 2)`` float32 pixel coordinates (x, y)."""
-    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-    return np.dstack([xs, ys])
 
 
 def _nearest(x: np.ndarray, y: np.ndarray, width: int, height: int) -> np.ndarray:
